@@ -1,0 +1,150 @@
+"""The in-memory view of the graph's entities that linking needs, with a sub-quadratic candidate index.
+
+Blocking keys: the normalised alias (exact), its accent-folded form, acronyms in both directions, and for fuzzy
+matching, rare name tokens and 4-character token prefixes whose posting lists stay short.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from itertools import count
+
+from rapidfuzz import fuzz, process
+
+from extract.normalize import acronym, fold_accents, looks_like_acronym, normalize
+
+MAX_POSTING = 2000
+
+
+@dataclass
+class EntityInfo:
+    ref: int
+    name: str
+    type: str
+    description: str | None = None
+    kb: bool = False
+    mentions: int = 0
+    neighbours: set[int] = field(default_factory=set)
+
+
+@dataclass
+class Candidate:
+    ref: int
+    kind: str  # exact | acronym | fuzzy
+    name_sim: float
+
+
+class EntityCatalog:
+    """Entities by ref (a store id, or a negative key for one created but not yet written)."""
+
+    def __init__(self) -> None:
+        self.entities: dict[int, EntityInfo] = {}
+        self._by_norm: dict[str, set[int]] = defaultdict(set)
+        self._by_folded: dict[str, set[int]] = defaultdict(set)
+        self._by_acronym: dict[str, set[int]] = defaultdict(set)
+        self._blocks: dict[str, set[str]] = defaultdict(set)
+        self._temp = count(-1, -1)
+        self.names_added: list[tuple[int, str]] = []  # (ref, name) since last drain: for the gazetteer
+
+    # -- building ---------------------------------------------------------------------------------------------
+    def add_entity(self, ref: int | None, name: str, type: str, *, description: str | None = None,
+                   kb: bool = False, mentions: int = 0) -> EntityInfo:
+        ref = next(self._temp) if ref is None else ref
+        info = EntityInfo(ref, name, type, description, kb, mentions)
+        self.entities[ref] = info
+        self.add_alias(ref, name, gazetteer=True)
+        return info
+
+    def add_alias(self, ref: int, alias: str, *, gazetteer: bool = False) -> None:
+        norm = normalize(alias)
+        if not norm or ref in self._by_norm.get(norm, ()):
+            return
+        self._by_norm[norm].add(ref)
+        folded = fold_accents(norm)
+        if folded != norm:
+            self._by_folded[folded].add(ref)
+        acr = acronym(alias)
+        if acr:
+            self._by_acronym[acr].add(ref)
+        for tok in norm.split():
+            if len(tok) >= 3:
+                self._blocks[tok].add(norm)
+                self._blocks["~" + tok[:4]].add(norm)
+        if gazetteer or len(norm.split()) > 1:
+            self.names_added.append((ref, alias))
+
+    def remap(self, mapping: dict[int, int]) -> None:
+        """Replace temporary refs by the ids the store gave them."""
+        if not mapping:
+            return
+        for old, new in mapping.items():
+            info = self.entities.pop(old)
+            info.ref = new
+            self.entities[new] = info
+        for index in (self._by_norm, self._by_folded, self._by_acronym):
+            for refs in index.values():
+                if refs & mapping.keys():
+                    for old in refs & mapping.keys():
+                        refs.discard(old)
+                        refs.add(mapping[old])
+        for info in self.entities.values():
+            if info.neighbours & mapping.keys():
+                info.neighbours = {mapping.get(r, r) for r in info.neighbours}
+        self.names_added = [(mapping.get(r, r), n) for r, n in self.names_added]
+
+    def add_cooccurrence(self, a: int, b: int) -> None:
+        if a != b:
+            self.entities[a].neighbours.add(b)
+            self.entities[b].neighbours.add(a)
+
+    # -- lookup -----------------------------------------------------------------------------------------------
+    def candidates(self, surface: str, fuzzy_cutoff: float | None = 88.0, limit: int = 8) -> list[Candidate]:
+        """Entities this surface may name; ``fuzzy_cutoff=None`` turns off spelling-variant matching."""
+        norm = normalize(surface)
+        if not norm:
+            return []
+        found: dict[int, Candidate] = {}
+
+        def put(ref: int, kind: str, sim: float) -> None:
+            if ref in self.entities and (ref not in found or found[ref].name_sim < sim):
+                found[ref] = Candidate(ref, kind, sim)
+
+        for ref in self._by_norm.get(norm, ()):
+            put(ref, "exact", 1.0)
+        for ref in self._by_folded.get(fold_accents(norm), ()):
+            put(ref, "exact", 0.97)
+        if looks_like_acronym(surface):
+            for ref in self._by_acronym.get(norm.replace(" ", ""), ()):
+                put(ref, "acronym", 0.9)
+        else:
+            acr = acronym(surface)
+            if acr:
+                for ref in self._by_norm.get(acr, ()):
+                    if looks_like_acronym(self.entities[ref].name):
+                        put(ref, "acronym", 0.9)
+        if fuzzy_cutoff is not None and len(found) < limit:
+            pool: set[str] = set()
+            for tok in norm.split():
+                if len(tok) >= 3:
+                    for key in (tok, "~" + tok[:4]):
+                        posting = self._blocks.get(key)
+                        if posting and len(posting) <= MAX_POSTING:
+                            pool |= posting
+            pool.discard(norm)
+            # Spelling variants keep their word count; extra words ("Marie Curie UK") are not variants.
+            n_tok = len(norm.split())
+            pool = {p for p in pool if len(p.split()) == n_tok and (n_tok > 1 or len(norm) >= 5)}
+            if pool:
+                for other, score, _ in process.extract(norm, list(pool), scorer=fuzz.ratio,
+                                                       score_cutoff=fuzzy_cutoff, limit=limit):
+                    for ref in self._by_norm[other]:
+                        put(ref, "fuzzy", score / 100.0)
+        return sorted(found.values(), key=lambda c: -c.name_sim)[: limit * 2]
+
+    def refs_for_norm(self, norm: str) -> list[int]:
+        return [r for r in self._by_norm.get(norm, ()) if r in self.entities]
+
+    def drain_names(self) -> list[tuple[int, str]]:
+        out, self.names_added = self.names_added, []
+        return out

@@ -1,0 +1,46 @@
+"""Gazetteer: finds known entity names and document titles in text, catching what statistical NER misses."""
+
+from __future__ import annotations
+
+from spacy.language import Language
+from spacy.matcher import PhraseMatcher
+from spacy.tokens import Doc
+
+from extract.normalize import normalize
+
+
+class Gazetteer:
+    """A PhraseMatcher over names; each match reports the normalised name it matched."""
+
+    name = "gazetteer"
+
+    def __init__(self, nlp: Language, min_chars: int = 4):
+        self.nlp = nlp
+        self.matcher = PhraseMatcher(nlp.vocab, attr="ORTH")
+        self.min_chars = min_chars
+        self._known: set[str] = set()
+
+    def accepts(self, name: str) -> bool:
+        """Skip names that would fire on ordinary words: lowercase, short, or a single stop word."""
+        name = name.strip()
+        if len(name) < self.min_chars and not (name.isupper() and len(name) >= 2):
+            return False
+        if not name[:1].isupper() and not name[:1].isdigit():
+            return False
+        return not (" " not in name and self.nlp.vocab[name.lower()].is_stop)
+
+    def add(self, names: list[str]) -> None:
+        fresh = [n for n in dict.fromkeys(names) if n not in self._known and self.accepts(n)]
+        if not fresh:
+            return
+        self._known.update(fresh)
+        for name, pattern in zip(fresh, self.nlp.tokenizer.pipe(fresh)):
+            self.matcher.add(normalize(name) or name, [pattern])
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def __call__(self, doc: Doc) -> list[tuple[int, int, str]]:
+        """(start token, end token, normalised name) for every match."""
+        vocab = self.nlp.vocab.strings
+        return [(s, e, vocab[key]) for key, s, e in self.matcher(doc)]

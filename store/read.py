@@ -1,0 +1,158 @@
+"""Read queries over the store: what linking needs to start, and what inspection shows."""
+
+from __future__ import annotations
+
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session
+
+from store.schema import Alias, Chunk, Document, Entity, Mention, MergeLog, Relation, RelationEvidence
+
+LIVE = Entity.merged_into_id.is_(None)
+
+
+def document_index(session: Session) -> dict[str, tuple[int, str]]:
+    """source -> (document id, content hash)."""
+    return {s: (i, h) for i, s, h in session.execute(select(Document.id, Document.source, Document.content_hash))}
+
+
+def mention_counts(session: Session) -> dict[int, int]:
+    return dict(session.execute(select(Mention.entity_id, func.count()).group_by(Mention.entity_id)).all())
+
+
+def catalog_rows(session: Session):  # type: ignore[no-untyped-def]
+    """(entities, aliases, neighbour pairs) for building a linking catalog."""
+    counts = mention_counts(session)
+    ents = [
+        (i, n, t, d, kb is not None, counts.get(i, 0))
+        for i, n, t, d, kb in session.execute(
+            select(Entity.id, Entity.name, Entity.type, Entity.description, Entity.kb_id).where(LIVE)
+        )
+    ]
+    aliases = session.execute(select(Alias.entity_id, Alias.alias).distinct()).all()
+    pairs = session.execute(select(Relation.head_id, Relation.tail_id)).all()
+    return ents, aliases, pairs
+
+
+def stats(session: Session) -> dict[str, int]:
+    def n(q) -> int:  # type: ignore[no-untyped-def]
+        return session.scalar(q) or 0
+
+    return {
+        "documents": n(select(func.count()).select_from(Document)),
+        "chunks": n(select(func.count()).select_from(Chunk)),
+        "mentions": n(select(func.count()).select_from(Mention)),
+        "entities": n(select(func.count()).select_from(Entity).where(LIVE)),
+        "aliases": n(select(func.count(distinct(Alias.norm)))),
+        "relations": n(select(func.count()).select_from(Relation).where(Relation.head_id != Relation.tail_id)),
+        "evidence": n(select(func.count()).select_from(RelationEvidence)),
+        "merges": n(select(func.count()).select_from(MergeLog).where(MergeLog.action == "merge",
+                                                                      MergeLog.undone.is_(False))),
+    }
+
+
+def documents(session: Session) -> list[tuple]:
+    """(id, source, title, n_chars, chunks, mentions, about entity name) per document."""
+    chunks = select(Chunk.document_id, func.count().label("n")).group_by(Chunk.document_id).subquery()
+    ments = (select(Chunk.document_id, func.count().label("n")).join(Mention, Mention.chunk_id == Chunk.id)
+             .group_by(Chunk.document_id).subquery())
+    q = (
+        select(Document.id, Document.source, Document.title, Document.n_chars,
+               func.coalesce(chunks.c.n, 0), func.coalesce(ments.c.n, 0), Entity.name)
+        .outerjoin(chunks, chunks.c.document_id == Document.id)
+        .outerjoin(ments, ments.c.document_id == Document.id)
+        .outerjoin(Entity, Entity.id == Document.about_entity_id)
+        .order_by(Document.id)
+    )
+    return [tuple(r) for r in session.execute(q)]
+
+
+def entities(session: Session, type: str | None = None, top: int | None = None) -> list[tuple]:
+    """(id, name, type, mentions, documents, kb_id) ordered by mention count."""
+    n_docs = func.count(distinct(Chunk.document_id))
+    q = (
+        select(Entity.id, Entity.name, Entity.type, func.count(Mention.id), n_docs, Entity.kb_id)
+        .outerjoin(Mention, Mention.entity_id == Entity.id)
+        .outerjoin(Chunk, Chunk.id == Mention.chunk_id)
+        .where(LIVE)
+        .group_by(Entity.id)
+        .order_by(func.count(Mention.id).desc(), Entity.name)
+    )
+    if type:
+        q = q.where(Entity.type == type)
+    if top:
+        q = q.limit(top)
+    return [tuple(r) for r in session.execute(q)]
+
+
+def entity_ids_by_norm(session: Session, norm: str) -> list[int]:
+    """Live entities with this normalised alias, most mentioned first."""
+    counts = mention_counts(session)
+    ids = set(session.scalars(select(Alias.entity_id).where(Alias.norm == norm)))
+    live = set(session.scalars(select(Entity.id).where(Entity.id.in_(ids), LIVE)))
+    return sorted(live, key=lambda i: -counts.get(i, 0))
+
+
+def entity_names(session: Session) -> list[tuple[int, str]]:
+    return [tuple(r) for r in session.execute(select(Entity.id, Entity.name).where(LIVE))]  # type: ignore[misc]
+
+
+def aliases_of(session: Session, entity_id: int) -> list[tuple[str, str, int]]:
+    """(alias, source, times seen)."""
+    q = (select(Alias.alias, func.min(Alias.source), func.count()).where(Alias.entity_id == entity_id)
+         .group_by(Alias.alias).order_by(func.count().desc()))
+    return [tuple(r) for r in session.execute(q)]  # type: ignore[misc]
+
+
+def mentions_of(session: Session, entity_id: int, limit: int = 20) -> list[tuple]:
+    """(surface, label, source, confidence, chunk text, start, end, document title, chunk id)."""
+    q = (
+        select(Mention.surface, Mention.label, Mention.source, Mention.confidence, Chunk.text, Mention.start,
+               Mention.end, Document.title, Chunk.id)
+        .join(Chunk, Chunk.id == Mention.chunk_id).join(Document, Document.id == Chunk.document_id)
+        .where(Mention.entity_id == entity_id).order_by(Mention.id).limit(limit)
+    )
+    return [tuple(r) for r in session.execute(q)]
+
+
+def relations_of(session: Session, entity_id: int, evidence_per_relation: int = 2) -> list[dict]:
+    """Relations touching the entity, strongest first, each with a few evidence sentences."""
+    other = select(Relation).where(
+        (Relation.head_id == entity_id) | (Relation.tail_id == entity_id), Relation.head_id != Relation.tail_id
+    ).order_by(Relation.weight.desc(), Relation.id)
+    out = []
+    names = {}
+    for rel in session.scalars(other):
+        for eid in (rel.head_id, rel.tail_id):
+            if eid not in names:
+                names[eid] = session.get(Entity, eid).name  # type: ignore[union-attr]
+        ev = session.execute(
+            select(Chunk.text, RelationEvidence.sent_start, RelationEvidence.sent_end, Document.title, Chunk.id)
+            .join(Chunk, Chunk.id == RelationEvidence.chunk_id).join(Document, Document.id == Chunk.document_id)
+            .where(RelationEvidence.relation_id == rel.id).order_by(RelationEvidence.id).limit(evidence_per_relation)
+        ).all()
+        out.append({
+            "id": rel.id, "head_id": rel.head_id, "head": names[rel.head_id], "predicate": rel.predicate,
+            "tail_id": rel.tail_id, "tail": names[rel.tail_id], "weight": rel.weight,
+            "evidence": [{"sentence": text[s:e], "document": title, "chunk_id": cid} for text, s, e, title, cid in ev],
+        })
+    return out
+
+
+def documents_of(session: Session, entity_id: int) -> list[tuple[int, str, str, int]]:
+    """(document id, title, source, mentions) where the entity is mentioned or is the subject."""
+    q = (
+        select(Document.id, Document.title, Document.source, func.count(Mention.id))
+        .join(Chunk, Chunk.document_id == Document.id).join(Mention, Mention.chunk_id == Chunk.id)
+        .where(Mention.entity_id == entity_id).group_by(Document.id).order_by(func.count(Mention.id).desc())
+    )
+    rows = [tuple(r) for r in session.execute(q)]
+    have = {r[0] for r in rows}
+    for i, t, s in session.execute(select(Document.id, Document.title, Document.source)
+                                   .where(Document.about_entity_id == entity_id)):
+        if i not in have:
+            rows.append((i, t, s, 0))
+    return rows  # type: ignore[return-value]
+
+
+def merge_log(session: Session) -> list[MergeLog]:
+    return list(session.scalars(select(MergeLog).order_by(MergeLog.id)))

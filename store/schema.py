@@ -1,0 +1,151 @@
+"""The knowledge-graph schema: SQLAlchemy 2.0 typed ORM models on SQLite.
+
+Every row that a document contributes (chunks, mentions, aliases, relation evidence) hangs off a chunk with
+ON DELETE CASCADE, so removing a document removes exactly its contribution.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Document(Base):
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String, unique=True)
+    title: Mapped[str] = mapped_column(String)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    meta: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+    n_chars: Mapped[int] = mapped_column(Integer)
+    about_entity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("entities.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    chunks: Mapped[list[Chunk]] = relationship(
+        back_populates="document", cascade="all, delete-orphan", passive_deletes=True, order_by="Chunk.ord"
+    )
+
+
+class Chunk(Base):
+    __tablename__ = "chunks"
+    __table_args__ = (UniqueConstraint("document_id", "ord"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    ord: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    start_char: Mapped[int] = mapped_column(Integer)
+    end_char: Mapped[int] = mapped_column(Integer)
+
+    document: Mapped[Document] = relationship(back_populates="chunks")
+
+
+class Entity(Base):
+    __tablename__ = "entities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String, index=True)
+    type: Mapped[str] = mapped_column(String(32), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    kb_id: Mapped[str | None] = mapped_column(String, unique=True)
+    # Set when a user merge folded this entity into another; unmerge clears it.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("entities.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class Alias(Base):
+    """A name an entity goes by, with where it was seen (chunk) or that it came from a KB or a user."""
+
+    __tablename__ = "aliases"
+    __table_args__ = (Index("ix_aliases_entity_norm", "entity_id", "norm"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"))
+    alias: Mapped[str] = mapped_column(String)
+    norm: Mapped[str] = mapped_column(String, index=True)
+    source: Mapped[str] = mapped_column(String(16))  # mention | title | kb | user
+    chunk_id: Mapped[int | None] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), index=True)
+
+
+class Mention(Base):
+    __tablename__ = "mentions"
+    __table_args__ = (Index("ix_mentions_entity_chunk", "entity_id", "chunk_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chunk_id: Mapped[int] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), index=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"))
+    start: Mapped[int] = mapped_column(Integer)  # character offsets within the chunk text
+    end: Mapped[int] = mapped_column(Integer)
+    surface: Mapped[str] = mapped_column(String)
+    label: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))  # ner | gazetteer
+    confidence: Mapped[float] = mapped_column(Float)
+    sent_start: Mapped[int] = mapped_column(Integer)
+    sent_end: Mapped[int] = mapped_column(Integer)
+
+
+class Relation(Base):
+    """An edge between two entities; weight is the number of evidence sentences behind it."""
+
+    __tablename__ = "relations"
+    __table_args__ = (UniqueConstraint("head_id", "tail_id", "predicate"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    head_id: Mapped[int] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"), index=True)
+    tail_id: Mapped[int] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"), index=True)
+    predicate: Mapped[str] = mapped_column(String(64))
+    weight: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class RelationEvidence(Base):
+    """One sentence that supports a relation, pinned to its chunk and the two mentions it links."""
+
+    __tablename__ = "relation_evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    relation_id: Mapped[int] = mapped_column(ForeignKey("relations.id", ondelete="CASCADE"), index=True)
+    chunk_id: Mapped[int] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), index=True)
+    head_mention_id: Mapped[int] = mapped_column(ForeignKey("mentions.id", ondelete="CASCADE"), index=True)
+    tail_mention_id: Mapped[int] = mapped_column(ForeignKey("mentions.id", ondelete="CASCADE"), index=True)
+    predicate: Mapped[str] = mapped_column(String(64))
+    sent_start: Mapped[int] = mapped_column(Integer)
+    sent_end: Mapped[int] = mapped_column(Integer)
+
+
+class MergeLog(Base):
+    """A user merge or unmerge, with what moved, so that a merge can be undone exactly."""
+
+    __tablename__ = "merge_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action: Mapped[str] = mapped_column(String(16))  # merge | unmerge
+    kept_id: Mapped[int] = mapped_column(Integer, index=True)
+    merged_id: Mapped[int] = mapped_column(Integer, index=True)
+    kept_name: Mapped[str] = mapped_column(String)
+    merged_name: Mapped[str] = mapped_column(String)
+    moved: Mapped[dict] = mapped_column(JSON, default=dict)
+    undone: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
