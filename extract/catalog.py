@@ -44,6 +44,7 @@ class EntityCatalog:
         self._by_folded: dict[str, set[int]] = defaultdict(set)
         self._by_acronym: dict[str, set[int]] = defaultdict(set)
         self._blocks: dict[str, set[str]] = defaultdict(set)
+        self._keys: dict[int, list[tuple[dict[str, set[int]], str]]] = defaultdict(list)  # ref -> its index keys
         self._temp = count(-1, -1)
         self.names_added: list[tuple[int, str]] = []  # (ref, name) since last drain: for the gazetteer
 
@@ -60,13 +61,13 @@ class EntityCatalog:
         norm = normalize(alias)
         if not norm or ref in self._by_norm.get(norm, ()):
             return
-        self._by_norm[norm].add(ref)
+        self._index(self._by_norm, norm, ref)
         folded = fold_accents(norm)
         if folded != norm:
-            self._by_folded[folded].add(ref)
+            self._index(self._by_folded, folded, ref)
         acr = acronym(alias)
         if acr:
-            self._by_acronym[acr].add(ref)
+            self._index(self._by_acronym, acr, ref)
         for tok in norm.split():
             if len(tok) >= 3:
                 self._blocks[tok].add(norm)
@@ -74,21 +75,30 @@ class EntityCatalog:
         if gazetteer or len(norm.split()) > 1:
             self.names_added.append((ref, alias))
 
+    def _index(self, index: dict[str, set[int]], key: str, ref: int) -> None:
+        if ref not in index[key]:
+            index[key].add(ref)
+            self._keys[ref].append((index, key))
+
     def remap(self, mapping: dict[int, int]) -> None:
-        """Replace temporary refs by the ids the store gave them."""
+        """Replace temporary refs by the ids the store gave them; touches only the remapped entries."""
         if not mapping:
             return
         for old, new in mapping.items():
             info = self.entities.pop(old)
             info.ref = new
             self.entities[new] = info
-        for index in (self._by_norm, self._by_folded, self._by_acronym):
-            for refs in index.values():
-                if refs & mapping.keys():
-                    for old in refs & mapping.keys():
-                        refs.discard(old)
-                        refs.add(mapping[old])
-        for info in self.entities.values():
+            for index, key in self._keys.pop(old, ()):
+                index[key].discard(old)
+                index[key].add(new)
+                self._keys[new].append((index, key))
+        for new in mapping.values():  # neighbour sets are symmetric: fix the other side of each edge
+            for nb in self.entities[new].neighbours:
+                other = self.entities.get(mapping.get(nb, nb))
+                if other is not None and other.neighbours & mapping.keys():
+                    other.neighbours = {mapping.get(r, r) for r in other.neighbours}
+        for new in mapping.values():
+            info = self.entities[new]
             if info.neighbours & mapping.keys():
                 info.neighbours = {mapping.get(r, r) for r in info.neighbours}
         self.names_added = [(mapping.get(r, r), n) for r, n in self.names_added]
@@ -132,12 +142,16 @@ class EntityCatalog:
                         if posting and len(posting) <= MAX_POSTING:
                             pool |= posting
             pool.discard(norm)
-            # Spelling variants keep their word count; extra words ("Marie Curie UK") are not variants.
+            # Spelling variants keep their word count; extra words ("Marie Curie UK") are not variants, and
+            # neither are extensions ("Angola"/"Angolan", "Catholic"/"Catholics").
             n_tok = len(norm.split())
-            pool = {p for p in pool if len(p.split()) == n_tok and (n_tok > 1 or len(norm) >= 5)}
+            pool = {p for p in pool if len(p.split()) == n_tok and (n_tok > 1 or len(norm) >= 5)
+                    and not (p.startswith(norm) or norm.startswith(p))}
             if pool:
+                # One-word names need a closer match: 'Austrian' is not a variant of 'Australian'.
+                cutoff = fuzzy_cutoff if n_tok > 1 else max(fuzzy_cutoff, 90.0)
                 for other, score, _ in process.extract(norm, list(pool), scorer=fuzz.ratio,
-                                                       score_cutoff=fuzzy_cutoff, limit=limit):
+                                                       score_cutoff=cutoff, limit=limit):
                     for ref in self._by_norm[other]:
                         put(ref, "fuzzy", score / 100.0)
         return sorted(found.values(), key=lambda c: -c.name_sim)[: limit * 2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -45,4 +46,14 @@ class NER:
         n_process = self.n_process
         if self.n_process_hint is not None and self.n_process_hint < 2 * self.batch_size:
             n_process = 1  # starting worker processes costs more than it saves on small inputs
-        yield from self.nlp.pipe(items, as_tuples=True, batch_size=self.batch_size, n_process=n_process)
+        # Contexts stay in this process: spaCy's as_tuples would tokenize and serialise every text here before
+        # sending it to the workers. nlp.pipe keeps order, so the contexts line up with the Docs.
+        contexts: deque[Any] = deque()
+
+        def texts() -> Iterator[str]:
+            for text, ctx in items:
+                contexts.append(ctx)
+                yield text
+
+        for doc in self.nlp.pipe(texts(), batch_size=self.batch_size, n_process=n_process):
+            yield doc, contexts.popleft()

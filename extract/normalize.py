@@ -38,6 +38,27 @@ def acronym(name: str) -> str | None:
     return initials if len(initials) >= 2 else None
 
 
+def abbreviates(short: str, long: str) -> bool:
+    """Whether ``short`` can abbreviate ``long`` (Schwartz & Hearst 2003): its letters appear in order, the
+    first at the start of a word, so 'ASEAN' fits 'Association of Southeast Asian Nations'."""
+    s = [c for c in fold_accents(short.casefold()) if c.isalnum()]
+    lng = fold_accents(long.casefold())
+    words = [w for w in re.split(r"[\s\-]+", lng) if w and w not in ACRONYM_SKIP]
+    # The long form starts with the first letter, and has no more words than the short form has letters
+    # (plus one): 'CNRS' does not abbreviate a whole sentence that happens to contain c, n, r and s.
+    if len(s) < 2 or len(words) < 2 or len(words) > len(s) + 1 or words[0][0] != s[0]:
+        return False
+    i, j = len(s) - 1, len(lng) - 1
+    while i >= 0:
+        c = s[i]
+        while j >= 0 and (lng[j] != c or (i == 0 and j > 0 and lng[j - 1].isalnum())):
+            j -= 1
+        if j < 0:
+            return False
+        i, j = i - 1, j - 1
+    return True
+
+
 def looks_like_acronym(surface: str) -> bool:
     """'NASA', 'U.S.', 'CNRS' but not 'Paris'."""
     letters = surface.replace(".", "").replace("&", "")

@@ -17,7 +17,7 @@ from extract.catalog import EntityCatalog
 from extract.gazetteer import Gazetteer
 from extract.link import UNKNOWN, Linker, LinkConfig, type_compat
 from extract.ner import DEFAULT_MODEL, ENTITY_LABELS, NER
-from extract.normalize import acronym, display_name, looks_like_acronym, normalize, split_title
+from extract.normalize import abbreviates, acronym, display_name, looks_like_acronym, normalize, split_title
 from extract.relations import RelationFinder
 from store.records import AliasRecord, DocumentRecord, EvidenceRecord, MentionRecord, NewEntity
 
@@ -83,23 +83,51 @@ COMPONENTS: dict[str, Callable[[ExtractConfig, NER, EntityCatalog], Any]] = {
 }
 
 
+def same_person(a: list[str], b: list[str]) -> bool:
+    """Same surname and given names that agree where written out and by initial elsewhere."""
+    if a == b or len(a) < 2 or len(b) < 2 or a[-1] != b[-1] or len(a) != len(b):
+        return False
+    abbreviated = False
+    for x, y in zip(a[:-1], b[:-1]):
+        if x == y:
+            continue
+        if (len(x) == 1 or len(y) == 1) and x[0] == y[0]:
+            abbreviated = True
+            continue
+        return False
+    return abbreviated
+
+
 @dataclass
 class _Local:
     """What one document has linked so far: its names, surname tokens and acronyms."""
 
     by_norm: dict[str, int] = field(default_factory=dict)
     persons: list[tuple[int, frozenset[str]]] = field(default_factory=list)  # (ref, name tokens), in text order
+    full_names: list[tuple[int, list[str]]] = field(default_factory=list)  # (ref, name tokens) of persons
     by_acronym: dict[str, int] = field(default_factory=dict)
     context: set[int] = field(default_factory=set)
+    firm: set[int] = field(default_factory=set)  # refs whose type is known, not guessed by NER (KB, title)
+    long_names: list[tuple[str, int]] = field(default_factory=list)  # multi-word names, for abbreviations
 
     def remember(self, norm: str, surface: str, ref: int, label: str) -> None:
         self.by_norm.setdefault(norm, ref)
         self.context.add(ref)
         if label == "PERSON" and len(norm.split()) > 1:
             self.persons.append((ref, frozenset(norm.split())))
+            self.full_names.append((ref, norm.split()))
         acr = acronym(surface)
         if acr:
             self.by_acronym.setdefault(acr, ref)
+        if len(norm.split()) > 1:
+            self.long_names.append((surface, ref))
+
+    def abbreviated(self, short: str) -> int | None:
+        """The latest multi-word name in this document that ``short`` abbreviates."""
+        strict = self.by_acronym.get(normalize(short).replace(" ", ""))
+        if strict is not None:
+            return strict
+        return next((ref for name, ref in reversed(self.long_names) if abbreviates(short, name)), None)
 
 
 class Extractor:
@@ -169,7 +197,10 @@ class Extractor:
                     linked.append((span, rec.mentions[idx].entity, idx))
                     continue
                 ref, conf = self._link(span.text, label, local, new)
-                local.remember(normalize(span.text), span.text, ref, label)
+                info = self.catalog.entities[ref]
+                if info.kb:
+                    local.firm.add(ref)
+                local.remember(normalize(span.text), span.text, ref, "PERSON" if info.type == "PERSON" else label)
                 self.catalog.entities[ref].mentions += 1
                 sent = span.sent
                 seen[key] = len(rec.mentions)
@@ -229,6 +260,8 @@ class Extractor:
         if ref is None:
             ref = self._new_entity(name, label, new, desc)
         rec.aliases.append(AliasRecord(ref, rec.title, normalize(rec.title), "title", 0))
+        if description_type(desc) or self.catalog.entities[ref].kb:
+            local.firm.add(ref)
         local.remember(norm, name, ref, label)
         return ref
 
@@ -239,18 +272,29 @@ class Extractor:
         def fits(ref: int) -> bool:
             return type_compat(label, self.catalog.entities[ref].type) >= min_type
 
+        def fits_here(ref: int) -> bool:
+            # One sense per discourse: within a document the same name keeps its entity whatever label NER
+            # guessed this time, unless that entity's type is firm (KB, or a title like "X (charity)").
+            return ref not in local.firm or fits(ref)
+
         ref = local.by_norm.get(norm)
-        if ref is not None and fits(ref):
+        if ref is not None and fits_here(ref):
             return ref, 0.95
         toks = set(norm.split())
-        if label in ("PERSON", UNKNOWN) and toks:
-            # A short form ("Schneider" after "Willi Schneider") names the latest person whose name contains it.
+        if toks:
+            # A short form ("Schneider" after "Willi Schneider") names the latest person whose name contains it;
+            # NER often mislabels a lone surname, so its label is not trusted here.
             ref = next((r for r, name in reversed(local.persons) if toks < name), None)
-            if ref is not None and fits(ref):
+            if ref is not None and fits_here(ref):
                 return ref, 0.9
+        if len(toks) > 1 and label in ("PERSON", UNKNOWN):
+            # The same person with initials: 'J. H. Dearle' and 'John Henry Dearle'.
+            ref = next((r for r, name in reversed(local.full_names) if same_person(norm.split(), name)), None)
+            if ref is not None and fits_here(ref):
+                return ref, 0.85
         if looks_like_acronym(surface):
-            ref = local.by_acronym.get(norm.replace(" ", ""))
-            if ref is not None and fits(ref):
+            ref = local.abbreviated(surface)
+            if ref is not None and fits_here(ref):
                 return ref, 0.9
         decision = self.linker.link(surface, label, local.context)
         if decision.ref is not None:

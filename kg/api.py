@@ -292,6 +292,15 @@ class KnowledgeGraph:
         self._invalidate()
         return MergeInfo("unmerge", self._summary(info[1]), self._summary(info[2]), info[3], info[4], info[0])
 
+    def merge_log(self) -> list[dict[str, object]]:
+        """Every merge and unmerge, newest first."""
+        with self.db.read() as s:
+            rows = read.merge_log(s)
+            return [{"id": r.id, "action": r.action, "kept_id": r.kept_id, "merged_id": r.merged_id,
+                     "kept": r.kept_name, "merged": r.merged_name,
+                     "at": r.created_at.isoformat(timespec="seconds"), "undone": r.undone}
+                    for r in reversed(rows)]
+
     def _unmerge_target(self, name: str) -> int:
         with self.db.read() as s:
             if name.startswith("id:") and name[3:].isdigit() and s.get(Entity, int(name[3:])) is not None:

@@ -17,7 +17,7 @@ from kg.types import FileError, IngestReport
 from store import read
 from store.db import Database
 from store.records import DocumentRecord
-from store.writer import delete_document, write_document
+from store.writer import delete_document, prune, write_document
 
 Progress = Callable[[int, int], None]  # (documents done, chunks done)
 
@@ -103,31 +103,36 @@ class Ingestor:
         self.extractor.set_catalog(load_catalog(self.db))
         self.extractor.ner.n_process_hint = total
         docs_done = chunks_done = 0
-        for rec in self.extractor.run(self._sources(files, known, report)):
-            try:
-                with self.db.write() as s:
-                    old = known.get(rec.source)
-                    if old is not None:
-                        delete_document(s, old[0])
-                    result = write_document(s, rec)
-            except (SQLAlchemyError, ValueError, KeyError) as e:
-                report.errors.append(FileError(rec.source, f"not stored, nothing written ({type(e).__name__}: {e})"))
-                self.extractor.set_catalog(load_catalog(self.db))
-                continue
-            if old is not None:  # the replaced version's orphans are gone from the store: start afresh
-                self.extractor.set_catalog(load_catalog(self.db))
-                report.replaced += 1
-            else:
-                self.extractor.committed(result.entity_ids)
-            known[rec.source] = (result.document_id, rec.content_hash)
-            report.documents += 1
-            report.chunks += result.n_chunks
-            report.mentions += result.n_mentions
-            report.entities += len(result.entity_ids)
-            report.relations += result.n_relations_new
-            docs_done += 1
-            chunks_done += result.n_chunks
-            if progress:
-                progress(docs_done + report.skipped + len(report.errors), chunks_done)
+        with self.db.batch() as batch:
+            for rec in self.extractor.run(self._sources(files, known, report)):
+                old = known.get(rec.source)
+                try:
+                    with batch.item() as s:
+                        if old is not None:  # prune after writing: the new version may use the old one's entities
+                            delete_document(s, old[0], prune_orphans=False)
+                        result = write_document(s, rec)
+                        if old is not None:
+                            prune(s)
+                except (SQLAlchemyError, ValueError, KeyError) as e:
+                    report.errors.append(FileError(rec.source, f"not stored, nothing written ({type(e).__name__}: {e})"))
+                    batch.commit()  # the catalog is reloaded from what the store now holds
+                    self.extractor.set_catalog(load_catalog(self.db))
+                    continue
+                if old is not None:  # the replaced version's orphans are gone from the store: start afresh
+                    batch.commit()
+                    self.extractor.set_catalog(load_catalog(self.db))
+                    report.replaced += 1
+                else:
+                    self.extractor.committed(result.entity_ids)
+                known[rec.source] = (result.document_id, rec.content_hash)
+                report.documents += 1
+                report.chunks += result.n_chunks
+                report.mentions += result.n_mentions
+                report.entities += len(result.entity_ids)
+                report.relations += result.n_relations_new
+                docs_done += 1
+                chunks_done += result.n_chunks
+                if progress:
+                    progress(docs_done + report.skipped + len(report.errors), chunks_done)
         report.seconds = round(time.perf_counter() - t0, 3)
         return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+import time
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -71,5 +72,60 @@ class Database:
             with Session(bind=conn) as session, session.begin():
                 yield session
 
+    def batch(self, max_items: int = 100, max_seconds: float = 1.0) -> BatchWriter:
+        return BatchWriter(self, max_items, max_seconds)
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+class BatchWriter:
+    """Many documents per commit, each in its own SAVEPOINT: a failed item rolls back alone and whole.
+
+    Commits every ``max_items`` items or ``max_seconds``, whichever comes first, so the write lock is never
+    held for long; ``close`` commits the finished items. Readers on other connections see items once committed.
+    """
+
+    def __init__(self, db: Database, max_items: int = 100, max_seconds: float = 1.0):
+        self.db, self.max_items, self.max_seconds = db, max_items, max_seconds
+        self._conn: Connection | None = None
+        self._session: Session | None = None
+        self._n = 0
+        self._since = 0.0
+
+    def _open(self) -> Session:
+        if self._session is None:
+            self._conn = self.db.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+            self._session = Session(bind=self._conn)
+            self._session.begin()
+            self._n, self._since = 0, time.monotonic()
+        return self._session
+
+    @contextmanager
+    def item(self) -> Iterator[Session]:
+        session = self._open()
+        with session.begin_nested():
+            yield session
+        self._n += 1
+        if self._n >= self.max_items or time.monotonic() - self._since >= self.max_seconds:
+            self.commit()
+
+    def commit(self) -> None:
+        """Make every finished item durable and release the write lock."""
+        if self._session is None:
+            return
+        try:
+            self._session.commit()
+        finally:
+            self._session.close()
+            self._conn.close()  # type: ignore[union-attr]
+            self._session = self._conn = None
+
+    def close(self) -> None:
+        self.commit()
+
+    def __enter__(self) -> BatchWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import Connection, bindparam, delete, exists, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from store.records import DocumentRecord, KBEntity, WriteResult
@@ -14,12 +14,26 @@ RELATED_TO = "related_to"
 _T = {m: m.__table__ for m in (Alias, Chunk, Document, Entity, Mention, Relation, RelationEvidence)}
 
 
-def _insert_returning_ids(conn: Connection, model: type, rows: list[dict]) -> list[int]:
-    if not rows:
-        return []
-    table = _T[model]
-    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return [r[0] for r in conn.execute(stmt, rows)]
+class _Ids:
+    """Row ids handed out inside one write transaction.
+
+    Writes run under SQLite's IMMEDIATE lock, so no other writer can take an id between reading the current
+    maxima and inserting; explicit ids let every table go in with one ``executemany`` and no RETURNING.
+    """
+
+    def __init__(self, conn: Connection, models: tuple[type, ...]):
+        q = select(*[select(func.coalesce(func.max(_T[m].c.id), 0)).scalar_subquery() for m in models])
+        self.next = {m: n + 1 for m, n in zip(models, conn.execute(q).one())}
+
+    def take(self, model: type, n: int) -> list[int]:
+        start = self.next[model]
+        self.next[model] = start + n
+        return list(range(start, start + n))
+
+
+def _insert(conn: Connection, model: type, rows: list[dict]) -> None:
+    if rows:
+        conn.execute(insert(_T[model]), rows)
 
 
 def relation_key(head: int, tail: int, predicate: str) -> tuple[int, int, str]:
@@ -29,23 +43,23 @@ def relation_key(head: int, tail: int, predicate: str) -> tuple[int, int, str]:
     return head, tail, predicate
 
 
-def upsert_relations(conn: Connection, counts: Counter[tuple[int, int, str]]) -> tuple[dict, int]:
+def upsert_relations(conn: Connection, counts: Counter[tuple[int, int, str]], ids_: _Ids | None = None
+                     ) -> tuple[dict, int]:
     """Add weight to existing relations and create missing ones; returns key -> id and how many are new."""
     if not counts:
         return {}, 0
     rel = _T[Relation]
     keys = list(counts)
     ids: dict[tuple[int, int, str], int] = {}
-    for i in range(0, len(keys), 300):  # stay well under SQLite's bound-parameter limit
-        part = keys[i : i + 300]
-        q = select(rel.c.id, rel.c.head_id, rel.c.tail_id, rel.c.predicate).where(
-            tuple_(rel.c.head_id, rel.c.tail_id, rel.c.predicate).in_(part)
-        )
-        ids.update({(h, t, p): rid for rid, h, t, p in conn.execute(q)})
+    wanted = set(keys)
+    heads = sorted({h for h, _, _ in keys})
+    for i in range(0, len(heads), 500):  # an indexed lookup by head (a row-value IN would scan the table)
+        q = select(rel.c.id, rel.c.head_id, rel.c.tail_id, rel.c.predicate).where(rel.c.head_id.in_(heads[i : i + 500]))
+        ids.update({k: rid for rid, *key in conn.execute(q) if (k := tuple(key)) in wanted})
     missing = [k for k in keys if k not in ids]
-    new_ids = _insert_returning_ids(
-        conn, Relation, [{"head_id": h, "tail_id": t, "predicate": p, "weight": counts[(h, t, p)]} for h, t, p in missing]
-    )
+    new_ids = (ids_ or _Ids(conn, (Relation,))).take(Relation, len(missing))
+    _insert(conn, Relation, [{"id": i, "head_id": h, "tail_id": t, "predicate": p, "weight": counts[(h, t, p)]}
+                             for i, (h, t, p) in zip(new_ids, missing)])
     ids.update(zip(missing, new_ids))
     fresh = set(missing)
     existing = [{"rid": ids[k], "w": counts[k]} for k in keys if k not in fresh]
@@ -59,67 +73,55 @@ def upsert_relations(conn: Connection, counts: Counter[tuple[int, int, str]]) ->
 def write_document(session: Session, rec: DocumentRecord) -> WriteResult:
     """Insert one document with its chunks, new entities, mentions, aliases and relation evidence."""
     conn = session.connection()
-    (doc_id,) = _insert_returning_ids(
-        conn,
-        Document,
-        [{"source": rec.source, "title": rec.title, "content_hash": rec.content_hash, "metadata": rec.meta,
-          "n_chars": rec.n_chars, "about_entity_id": None, "created_at": _now()}],
-    )
-    chunk_ids = _insert_returning_ids(
-        conn,
-        Chunk,
-        [{"document_id": doc_id, "ord": c.ord, "text": c.text, "start_char": c.start_char, "end_char": c.end_char}
-         for c in rec.chunks],
-    )
-    new_ids = _insert_returning_ids(
-        conn,
-        Entity,
-        [{"name": e.name, "type": e.type, "description": e.description, "kb_id": None, "merged_into_id": None,
-          "created_at": _now()} for e in rec.new_entities],
-    )
+    ids = _Ids(conn, (Document, Chunk, Entity, Mention, Relation))
+    (doc_id,) = ids.take(Document, 1)
+    chunk_ids = ids.take(Chunk, len(rec.chunks))
+    new_ids = ids.take(Entity, len(rec.new_entities))
+    mention_ids = ids.take(Mention, len(rec.mentions))
     key_to_id = {e.key: i for e, i in zip(rec.new_entities, new_ids)}
 
     def eid(ref: int) -> int:
         return ref if ref > 0 else key_to_id[ref]
 
-    mention_ids = _insert_returning_ids(
-        conn,
-        Mention,
-        [{"chunk_id": chunk_ids[m.chunk_ord], "entity_id": eid(m.entity), "start": m.start, "end": m.end,
-          "surface": m.surface, "label": m.label, "source": m.source, "confidence": m.confidence,
-          "sent_start": m.sent_start, "sent_end": m.sent_end} for m in rec.mentions],
-    )
+    now = _now()
+    _insert(conn, Entity, [{"id": i, "name": e.name, "type": e.type, "description": e.description, "kb_id": None,
+                            "merged_into_id": None, "created_at": now} for i, e in zip(new_ids, rec.new_entities)])
+    about = None if rec.about_entity is None else eid(rec.about_entity)
+    _insert(conn, Document, [{"id": doc_id, "source": rec.source, "title": rec.title,
+                              "content_hash": rec.content_hash, "metadata": rec.meta, "n_chars": rec.n_chars,
+                              "about_entity_id": about, "created_at": now}])
+    _insert(conn, Chunk, [{"id": i, "document_id": doc_id, "ord": c.ord, "text": c.text,
+                           "start_char": c.start_char, "end_char": c.end_char} for i, c in zip(chunk_ids, rec.chunks)])
+    _insert(conn, Mention, [
+        {"id": i, "chunk_id": chunk_ids[m.chunk_ord], "entity_id": eid(m.entity), "start": m.start, "end": m.end,
+         "surface": m.surface, "label": m.label, "source": m.source, "confidence": m.confidence,
+         "sent_start": m.sent_start, "sent_end": m.sent_end} for i, m in zip(mention_ids, rec.mentions)])
     alias_rows = {
         (eid(a.entity), a.alias, a.source, None if a.chunk_ord is None else chunk_ids[a.chunk_ord]): a.norm
         for a in rec.aliases
     }
-    if alias_rows:
-        conn.execute(
-            insert(_T[Alias]),
-            [{"entity_id": e, "alias": al, "norm": norm, "source": src, "chunk_id": cid}
-             for (e, al, src, cid), norm in alias_rows.items()],
-        )
+    _insert(conn, Alias, [{"entity_id": e, "alias": al, "norm": norm, "source": src, "chunk_id": cid}
+                          for (e, al, src, cid), norm in alias_rows.items()])
     ev_keys = []
     for ev in rec.evidence:
         h = eid(rec.mentions[ev.head_mention].entity)
         t = eid(rec.mentions[ev.tail_mention].entity)
         ev_keys.append(relation_key(h, t, ev.predicate) if h != t else None)
-    rel_ids, n_new = upsert_relations(conn, Counter(k for k in ev_keys if k is not None))
-    ev_rows = [
+    rel_ids, n_new = upsert_relations(conn, Counter(k for k in ev_keys if k is not None), ids)
+    _insert(conn, RelationEvidence, [
         {"relation_id": rel_ids[k], "chunk_id": chunk_ids[ev.chunk_ord],
          "head_mention_id": mention_ids[ev.head_mention], "tail_mention_id": mention_ids[ev.tail_mention],
          "predicate": ev.predicate, "sent_start": ev.sent_start, "sent_end": ev.sent_end}
-        for ev, k in zip(rec.evidence, ev_keys) if k is not None
-    ]
-    if ev_rows:
-        conn.execute(insert(_T[RelationEvidence]), ev_rows)
-    if rec.about_entity is not None:
-        conn.execute(update(_T[Document]).where(_T[Document].c.id == doc_id).values(about_entity_id=eid(rec.about_entity)))
+        for ev, k in zip(rec.evidence, ev_keys) if k is not None])
     return WriteResult(doc_id, key_to_id, len(chunk_ids), len(mention_ids), n_new)
 
 
-def delete_document(session: Session, doc_id: int) -> None:
-    """Remove a document and everything it contributed, then drop what nothing refers to any more."""
+def delete_document(session: Session, doc_id: int, prune_orphans: bool = True) -> None:
+    """Remove a document and everything it contributed, then drop what nothing refers to any more.
+
+    With ``prune_orphans=False`` that last step is the caller's: replacing a document writes the new version,
+    whose records may refer to entities that only the old version mentioned, and then calls ``prune``.
+    """
     conn = session.connection()
     ev, rel = _T[RelationEvidence], _T[Relation]
     chunk_ids = select(_T[Chunk].c.id).where(_T[Chunk].c.document_id == doc_id)
@@ -129,7 +131,8 @@ def delete_document(session: Session, doc_id: int) -> None:
     conn.execute(delete(_T[Document]).where(_T[Document].c.id == doc_id))
     for rid, n in counts.items():
         conn.execute(update(rel).where(rel.c.id == rid).values(weight=rel.c.weight - n))
-    prune(session)
+    if prune_orphans:
+        prune(session)
 
 
 def prune(session: Session) -> None:
@@ -152,23 +155,33 @@ def import_kb(session: Session, entities: list[KBEntity], normalize) -> tuple[in
     """Create or update KB entities by kb_id with their aliases; returns (created, updated)."""
     conn = session.connection()
     ent, al = _T[Entity], _T[Alias]
-    known = dict(conn.execute(select(ent.c.kb_id, ent.c.id).where(ent.c.kb_id.in_([e.kb_id for e in entities]))).all())
+    known: dict[str, int] = {}
+    kb_ids = list(dict.fromkeys(e.kb_id for e in entities))
+    for i in range(0, len(kb_ids), 500):
+        known.update(conn.execute(select(ent.c.kb_id, ent.c.id).where(ent.c.kb_id.in_(kb_ids[i : i + 500]))).all())
+    ids = _Ids(conn, (Entity,))
+    new_rows: dict[int, dict] = {}
+    alias_rows: dict[int, list[dict]] = {}  # entity id -> its kb aliases: a later line with the same id wins
     created = updated = 0
+    now = _now()
     for e in entities:
         if e.kb_id in known:
             eid = known[e.kb_id]
-            conn.execute(update(ent).where(ent.c.id == eid).values(name=e.name, type=e.type, description=e.description))
-            conn.execute(delete(al).where(al.c.entity_id == eid, al.c.source == "kb"))
+            if eid in new_rows:  # created earlier in this same import, not inserted yet
+                new_rows[eid].update(name=e.name, type=e.type, description=e.description)
+            else:
+                conn.execute(update(ent).where(ent.c.id == eid)
+                             .values(name=e.name, type=e.type, description=e.description))
+                conn.execute(delete(al).where(al.c.entity_id == eid, al.c.source == "kb"))
             updated += 1
         else:
-            (eid,) = _insert_returning_ids(
-                conn, Entity, [{"name": e.name, "type": e.type, "description": e.description, "kb_id": e.kb_id,
-                                "merged_into_id": None, "created_at": _now()}]
-            )
+            (eid,) = ids.take(Entity, 1)
+            known[e.kb_id] = eid
+            new_rows[eid] = {"id": eid, "name": e.name, "type": e.type, "description": e.description,
+                             "kb_id": e.kb_id, "merged_into_id": None, "created_at": now}
             created += 1
-        names = dict.fromkeys([e.name, *e.aliases])
-        conn.execute(
-            insert(al), [{"entity_id": eid, "alias": n, "norm": normalize(n), "source": "kb", "chunk_id": None}
-                         for n in names if normalize(n)]
-        )
+        alias_rows[eid] = [{"entity_id": eid, "alias": n, "norm": normalize(n), "source": "kb", "chunk_id": None}
+                           for n in dict.fromkeys([e.name, *e.aliases]) if normalize(n)]
+    _insert(conn, Entity, list(new_rows.values()))
+    _insert(conn, Alias, [r for rs in alias_rows.values() for r in rs])
     return created, updated

@@ -1,0 +1,74 @@
+"""Shared pieces of the benchmarks: dataset lookup and peak-memory sampling of a process tree."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from kg.api import KGError
+
+
+def find_file(dataset: str | Path, *names: str) -> Path:
+    """The dataset file: ``dataset`` itself, or the first of ``names`` inside that folder."""
+    p = Path(dataset)
+    if p.is_file():
+        return p
+    for n in names:
+        if (p / n).is_file():
+            return p / n
+    raise KGError(f"{p}: expected a file or a folder holding one of {', '.join(names)}")
+
+
+def read_jsonl(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                rows.append(json.loads(line))
+                if limit and len(rows) >= limit:
+                    break
+    return rows
+
+
+class PeakRSS:
+    """Samples the resident memory of this process plus its children (spaCy workers) in a thread."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        me = psutil.Process()
+        total = me.memory_info().rss
+        for child in me.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            time.sleep(self.interval)
+
+    def __enter__(self) -> PeakRSS:
+        self.peak = self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._sample())
+
+    @property
+    def mib(self) -> float:
+        return self.peak / 2**20

@@ -1,0 +1,489 @@
+"""The ``kg`` command line: each command is a thin shell over one ``KnowledgeGraph`` method."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kg.api import EXPORT_FORMATS, KGConfig, KGError, KnowledgeGraph, default_db
+from kg.chunking import ChunkConfig
+from kg.types import EntityCard, IngestReport, MergeInfo, Neighborhood
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class Context:
+    db: str
+    json: bool = False
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(f)
+
+
+def db_option(f: F) -> F:
+    """``--db`` on every command as well as on the group, so it can go after the command name."""
+    return click.option("--db", "db_path", metavar="FILE", default=None,
+                        help="Database file (default: $KG_DB, else ./kg.db).")(f)
+
+
+def user_errors(f: F) -> F:
+    """Turn a user-facing KGError into a one-line ClickException instead of a traceback."""
+    @wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except KGError as e:
+            raise click.ClickException(str(e)) from None
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def open_graph(ctx: click.Context, db_path: str | None, config: KGConfig | None = None,
+               must_exist: bool = True) -> Iterator[KnowledgeGraph]:
+    path = db_path or ctx.find_object(Context).db  # type: ignore[union-attr]
+    if must_exist and not Path(path).exists():
+        raise click.ClickException(f"database {path} does not exist. Build one first: kg ingest PATH --db {path}")
+    g = KnowledgeGraph(path, config)
+    try:
+        yield g
+    finally:
+        g.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--db", "db_path", metavar="FILE", default=None, help="Database file (default: $KG_DB, else ./kg.db).")
+@click.version_option(package_name="kg-rag")
+@click.pass_context
+def cli(ctx: click.Context, db_path: str | None) -> None:
+    """Build a knowledge graph from documents and inspect it.
+
+    Example:
+
+        kg ingest docs/ && kg entities --top 10 && kg entity "Marie Curie"
+    """
+    ctx.obj = Context(db=db_path or default_db())
+
+
+# -- building -------------------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@db_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--chunk-size", type=click.IntRange(min=50), default=None, help="Characters per chunk (default 1200).")
+@click.option("--chunk-overlap", type=click.IntRange(min=0), default=None, help="Overlap between chunks (default 150).")
+@click.option("--no-parser", is_flag=True, help="Skip the dependency parser: faster, predicates become related_to.")
+@click.option("--processes", type=click.IntRange(min=1), default=None, help="spaCy worker processes.")
+@json_option
+@click.pass_context
+@user_errors
+def ingest(ctx: click.Context, paths: tuple[str, ...], db_path: str | None, quiet: bool, chunk_size: int | None,
+           chunk_overlap: int | None, no_parser: bool, processes: int | None, as_json: bool) -> None:
+    """Ingest files and folders (.txt .md .html .pdf .jsonl, recursively).
+
+    Unchanged documents are skipped; changed ones are replaced. Exit code 1 if any file failed.
+
+    Example:
+
+        kg ingest notes/ papers/report.pdf corpus.jsonl --db kg.db
+    """
+    config = KGConfig.from_env()
+    try:
+        config.chunk = ChunkConfig(chunk_size or config.chunk.size,
+                                   config.chunk.overlap if chunk_overlap is None else chunk_overlap)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--chunk-size/--chunk-overlap") from None
+    if no_parser:
+        config.extract.parser = False
+    if processes is not None:
+        config.extract.n_process = processes
+    with open_graph(ctx, db_path, config, must_exist=False) as g:
+        report = _ingest_with_progress(g, list(paths), show=not quiet and not as_json)
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        _print_ingest(report, str(g.path))
+    for e in report.errors:
+        err.print(f"[red]error[/red] {escape(str(e))}")
+    if report.errors:
+        ctx.exit(1)
+
+
+def _ingest_with_progress(g: KnowledgeGraph, paths: list[str], show: bool) -> IngestReport:
+    if not show:
+        return g.ingest(paths)
+    columns = [TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("docs"),
+               TextColumn("{task.fields[rates]}"), TimeElapsedColumn()]
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("ingest", total=None, rates="")
+
+        def on_progress(docs: int, chunks: int) -> None:
+            elapsed = bar.tasks[0].elapsed or 1e-9
+            bar.update(task, completed=docs, rates=f"{docs / elapsed:.1f} docs/s  {chunks / elapsed:.1f} chunks/s")
+
+        return g.ingest(paths, progress=on_progress, on_total=lambda n: bar.update(task, total=n))
+
+
+def _print_ingest(r: IngestReport, path: str) -> None:
+    t = Table(title=f"Ingested into {path}", show_header=False, title_justify="left")
+    for k, v in [("documents", r.documents), ("replaced", r.replaced), ("skipped (unchanged)", r.skipped),
+                 ("failed", len(r.errors)), ("chunks", r.chunks), ("mentions", r.mentions),
+                 ("new entities", r.entities), ("new relations", r.relations), ("time", f"{r.seconds:.1f} s")]:
+        t.add_row(k, str(v))
+    out.print(t)
+
+
+@cli.group()
+def kb() -> None:
+    """Knowledge-base seeding."""
+
+
+@kb.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@db_option
+@json_option
+@click.pass_context
+@user_errors
+def kb_import(ctx: click.Context, file: str, db_path: str | None, as_json: bool) -> None:
+    """Seed entities from JSONL lines {id, name, aliases, description, type}; linking then prefers them.
+
+    Example:
+
+        kg kb import wikidata_subset.jsonl
+    """
+    with open_graph(ctx, db_path, must_exist=False) as g:
+        report = g.import_kb(file)
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        out.print(f"knowledge base: {report.created} entities created, {report.updated} updated")
+    for e in report.errors:
+        err.print(f"[yellow]warning[/yellow] {escape(str(e))}")
+
+
+# -- inspection -----------------------------------------------------------------------------------------------
+@cli.command()
+@db_option
+@json_option
+@click.pass_context
+@user_errors
+def stats(ctx: click.Context, db_path: str | None, as_json: bool) -> None:
+    """Counts of everything in the graph.
+
+    Example:
+
+        kg stats --db kg.db
+    """
+    with open_graph(ctx, db_path) as g:
+        s = g.stats()
+    if as_json:
+        _emit_json(s.to_dict())
+        return
+    t = Table(title=s.path, show_header=False, title_justify="left")
+    for k, v in s.to_dict().items():
+        if k != "path":
+            t.add_row(k, str(v))
+    out.print(t)
+
+
+@cli.command()
+@db_option
+@json_option
+@click.pass_context
+@user_errors
+def docs(ctx: click.Context, db_path: str | None, as_json: bool) -> None:
+    """List the ingested documents.
+
+    Example:
+
+        kg docs --json
+    """
+    with open_graph(ctx, db_path) as g:
+        rows = g.documents()
+    if as_json:
+        _emit_json([d.to_dict() for d in rows])
+        return
+    t = Table("id", "title", "source", "chars", "chunks", "mentions", "about")
+    for d in rows:
+        t.add_row(str(d.id), escape(d.title), escape(d.source), str(d.chars), str(d.chunks), str(d.mentions),
+                  escape(d.about or ""))
+    out.print(t)
+
+
+@cli.command()
+@click.option("--type", "type_", metavar="T", default=None, help="Only this type, e.g. PERSON, ORG, GPE.")
+@click.option("--top", type=click.IntRange(min=1), default=None, help="Only the N most mentioned.")
+@db_option
+@json_option
+@click.pass_context
+@user_errors
+def entities(ctx: click.Context, type_: str | None, top: int | None, db_path: str | None, as_json: bool) -> None:
+    """List entities, most mentioned first.
+
+    Example:
+
+        kg entities --type PERSON --top 20
+    """
+    with open_graph(ctx, db_path) as g:
+        rows = g.entities(type_, top)
+    if as_json:
+        _emit_json([e.to_dict() for e in rows])
+        return
+    t = Table("id", "name", "type", "mentions", "docs", "kb")
+    for e in rows:
+        t.add_row(str(e.id), escape(e.name), e.type, str(e.mentions), str(e.documents), e.kb_id or "")
+    out.print(t)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--mentions", "n_mentions", type=click.IntRange(min=0), default=5, help="Mention snippets to show.")
+@db_option
+@json_option
+@click.pass_context
+@user_errors
+def entity(ctx: click.Context, name: str, n_mentions: int, db_path: str | None, as_json: bool) -> None:
+    """One entity's card: aliases, type, mentions, relations with evidence, documents.
+
+    NAME is a name, an alias, or id:N.
+
+    Example:
+
+        kg entity "Marie Curie"
+    """
+    with open_graph(ctx, db_path) as g:
+        card = g.entity(name, mentions=n_mentions)
+    if as_json:
+        _emit_json(card.to_dict())
+    else:
+        print_card(card)
+
+
+def print_card(card: EntityCard, relations: int = 12) -> None:
+    kb = f"  kb:{card.kb_id}" if card.kb_id else ""
+    out.print(f"[bold]{escape(card.name)}[/bold]  ({card.type})  id:{card.id}{kb}  {card.mention_count} mentions")
+    if card.description:
+        out.print(f"  {escape(card.description)}")
+    if card.aliases:
+        out.print("[bold]aliases[/bold]  " + ", ".join(escape(a.alias) for a in card.aliases))
+    if card.same_name:
+        others = ", ".join(f"id:{e.id} {escape(e.name)} ({e.type})" for e in card.same_name)
+        out.print(f"[bold]also named so[/bold]  {others}")
+    if card.mentions:
+        out.print("[bold]mentions[/bold]")
+        for m in card.mentions:
+            out.print(f"  {escape(m.document)}: {escape(m.snippet)}")
+    if card.relations:
+        out.print(f"[bold]relations[/bold] ({len(card.relations)})")
+        for r in card.relations[:relations]:
+            out.print(f"  {escape(r.head)} —{r.predicate}→ {escape(r.tail)}  (weight {r.weight:g})")
+            for ev in r.evidence[:1]:
+                out.print(f"      “{escape(ev.sentence)}”  [dim]{escape(ev.document)}[/dim]")
+        if len(card.relations) > relations:
+            out.print(f"  … {len(card.relations) - relations} more (use --json for all)")
+    if card.documents:
+        out.print("[bold]documents[/bold]  " + ", ".join(f"{escape(d['title'])} ({d['mentions']})"
+                                                        for d in card.documents))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--hops", type=click.IntRange(min=1, max=5), default=1, show_default=True, help="Relation hops.")
+@db_option
+@json_option
+@click.pass_context
+@user_errors
+def neighbors(ctx: click.Context, name: str, hops: int, db_path: str | None, as_json: bool) -> None:
+    """Entities within N relation hops of NAME.
+
+    Example:
+
+        kg neighbors "Pierre Curie" --hops 2
+    """
+    with open_graph(ctx, db_path) as g:
+        hood = g.neighbors(name, hops)
+    if as_json:
+        _emit_json(hood.to_dict())
+    else:
+        _print_neighbors(hood)
+
+
+def _print_neighbors(h: Neighborhood) -> None:
+    t = Table("hops", "id", "name", "type", "via", title=f"{h.entity.name} ({h.entity.type}), {h.hops} hop(s)",
+              title_justify="left")
+    for n in h.neighbors:
+        t.add_row(str(n.hops), str(n.id), escape(n.name), n.type, n.via)
+    out.print(t)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS, case_sensitive=False), default="graphml",
+              show_default=True)
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="File to write.")
+@db_option
+@json_option
+@click.pass_context
+@user_errors
+def export(ctx: click.Context, fmt: str, out_path: str, db_path: str | None, as_json: bool) -> None:
+    """Export the entity graph for Gephi, Cytoscape or networkx.
+
+    Example:
+
+        kg export --format gexf --out graph.gexf
+    """
+    with open_graph(ctx, db_path) as g:
+        info = g.export(out_path, fmt)
+    if as_json:
+        _emit_json(info.to_dict())
+    else:
+        out.print(f"wrote {info.path} ({info.format}): {info.nodes} entities, {info.edges} relations")
+
+
+# -- curation -------------------------------------------------------------------------------------------------
+def _print_merge(m: MergeInfo) -> None:
+    if m.action == "merge":
+        out.print(f"merged id:{m.merged.id} {escape(m.merged.name)} ({m.merged.type}) into "
+                  f"id:{m.kept.id} {escape(m.kept.name)} ({m.kept.type}): {m.mentions_moved} mentions, "
+                  f"{m.aliases_moved} aliases moved. Undo with: kg unmerge id:{m.merged.id}")
+    else:
+        out.print(f"split id:{m.merged.id} {escape(m.merged.name)} ({m.merged.type}) back out of "
+                  f"id:{m.kept.id} {escape(m.kept.name)}: {m.mentions_moved} mentions, "
+                  f"{m.aliases_moved} aliases restored")
+
+
+@cli.command()
+@click.argument("keep")
+@click.argument("other")
+@db_option
+@json_option
+@click.pass_context
+@user_errors
+def merge(ctx: click.Context, keep: str, other: str, db_path: str | None, as_json: bool) -> None:
+    """Merge entity OTHER into KEEP (recorded in the merge log; undo with unmerge).
+
+    Example:
+
+        kg merge "Marie Curie" "Maria Skłodowska"
+    """
+    with open_graph(ctx, db_path) as g:
+        info = g.merge(keep, other)
+    _emit_json(info.to_dict()) if as_json else _print_merge(info)
+
+
+@cli.command()
+@click.argument("name")
+@db_option
+@json_option
+@click.pass_context
+@user_errors
+def unmerge(ctx: click.Context, name: str, db_path: str | None, as_json: bool) -> None:
+    """Undo the latest merge involving an entity.
+
+    Example:
+
+        kg unmerge "Maria Skłodowska"
+    """
+    with open_graph(ctx, db_path) as g:
+        info = g.unmerge(name)
+    _emit_json(info.to_dict()) if as_json else _print_merge(info)
+
+
+@cli.command("merges")
+@db_option
+@json_option
+@click.pass_context
+@user_errors
+def merges(ctx: click.Context, db_path: str | None, as_json: bool) -> None:
+    """The merge log, newest first.
+
+    Example:
+
+        kg merges
+    """
+    with open_graph(ctx, db_path) as g:
+        rows = g.merge_log()
+    if as_json:
+        _emit_json(rows)
+        return
+    t = Table("log", "action", "kept", "merged", "when", "undone")
+    for r in rows:
+        t.add_row(str(r["id"]), r["action"], escape(r["kept"]), escape(r["merged"]), r["at"], str(r["undone"]))
+    out.print(t)
+
+
+# -- benchmarks -----------------------------------------------------------------------------------------------
+@cli.group()
+def bench() -> None:
+    """Speed and quality benchmarks; each prints a table and compares against a peer in the same run."""
+
+
+@bench.command("ingest")
+@click.argument("dataset", type=click.Path(exists=True))
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N passages.")
+@click.option("--processes", type=click.IntRange(min=1), default=2, show_default=True,
+              help="spaCy worker processes, for both the ingest and the bare NER pass.")
+@click.option("--no-parser", is_flag=True, help="Ingest without the dependency parser.")
+@json_option
+@user_errors
+def bench_ingest(dataset: str, limit: int | None, processes: int, no_parser: bool, as_json: bool) -> None:
+    """Ingest throughput and peak memory against a bare spaCy NER pass over the same texts.
+
+    DATASET is a folder with corpus.jsonl (or a .jsonl file).
+
+    Example:
+
+        kg bench ingest ../shared/datasets/musique-100
+    """
+    from kg.bench.ingest import print_ingest_bench, run_ingest_bench
+    result = run_ingest_bench(dataset, limit=limit, processes=processes, parser=not no_parser,
+                              progress=None if as_json else err)
+    _emit_json(result) if as_json else print_ingest_bench(result, out)
+
+
+@bench.command("extract")
+@click.argument("dataset", type=click.Path(exists=True))
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N documents.")
+@json_option
+@user_errors
+def bench_extract(dataset: str, limit: int | None, as_json: bool) -> None:
+    """Mention recall and entity-merge quality against gold clusters (Re-DocRED format).
+
+    Example:
+
+        kg bench extract ../shared/datasets/redocred-dev
+    """
+    from kg.bench.extract import print_extract_bench, run_extract_bench
+    result = run_extract_bench(dataset, limit=limit, progress=None if as_json else err)
+    _emit_json(result) if as_json else print_extract_bench(result, out)
+
+
+def main() -> None:
+    try:
+        cli(prog_name="kg")
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
