@@ -31,14 +31,27 @@ class Chunker:
         self.config = cfg = config or ChunkConfig()
         self._splitter = RecursiveCharacterTextSplitter(
             chunk_size=cfg.size, chunk_overlap=cfg.overlap, separators=SEPARATORS, keep_separator="end",
-            add_start_index=True, strip_whitespace=True,
+            strip_whitespace=True,
         )
 
     def split(self, text: str) -> list[ChunkRecord]:
         if len(text) <= self.config.size:
             return [ChunkRecord(0, text, 0, len(text))]
-        out = []
-        for i, d in enumerate(self._splitter.create_documents([text])):
-            start = d.metadata["start_index"]
-            out.append(ChunkRecord(i, d.page_content, start, start + len(d.page_content)))
+        # Offsets are found here rather than with the splitter's add_start_index, which takes the first copy of a
+        # chunk's text found from the previous chunk's end minus the overlap: in text that repeats itself that
+        # can be an earlier copy (even the previous chunk's own span), and the text after it was then in no
+        # chunk. A chunk starts no earlier than the previous one, at most ``overlap`` characters before the
+        # previous one's end, and reaches past that end: the first copy that does all three is the chunk.
+        out: list[ChunkRecord] = []
+        prev_start, prev_end = 0, 0
+        for i, chunk in enumerate(self._splitter.split_text(text)):
+            start = text.find(chunk, max(prev_start, prev_end - self.config.overlap))
+            while 0 <= start and start + len(chunk) <= prev_end:
+                start = text.find(chunk, start + 1)
+            if start < 0:  # not expected; still never give offsets that do not match the text
+                start = text.find(chunk, prev_start)
+            if start < 0:
+                raise ValueError(f"chunk {i} is not a substring of the text after offset {prev_start}")
+            out.append(ChunkRecord(i, chunk, start, start + len(chunk)))
+            prev_start, prev_end = start, start + len(chunk)
         return out

@@ -7,7 +7,9 @@ from the file's content rather than its name).
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -39,10 +41,12 @@ def read_text(path: Path) -> str:
         raise LoadError(str(path), f"cannot read file ({e.strerror or e})") from None
     if b"\x00" in data[:_SNIFF]:
         raise LoadError(str(path), "binary file (contains NUL bytes), not text")
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        text = data.decode("utf-8-sig")
+        text = data[bom:].decode("utf-8")
     except UnicodeDecodeError as e:
-        raise LoadError(str(path), f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+        at = bom + e.start  # an offset into the file, not into the text after the byte-order mark
+        raise LoadError(str(path), f"not valid UTF-8 (byte 0x{data[at]:02x} at offset {at})") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -75,6 +79,10 @@ class TextFileLoader(BaseLoader):
         yield _doc(self.path, text, title)
 
 
+# Inline tokens that carry text; a line break inside a paragraph is a space between its words.
+_MD_INLINE = ("text", "code_inline", "softbreak", "hardbreak")
+
+
 class MarkdownLoader(BaseLoader):
     """Markdown rendered to plain text with markdown-it; the first level-1 heading is the title."""
 
@@ -92,7 +100,8 @@ class MarkdownLoader(BaseLoader):
             elif tok.type == "heading_close":
                 heading = None
             elif tok.type in ("inline", "code_block", "fence"):
-                text = "".join(c.content for c in tok.children or [] if c.type in ("text", "code_inline")) \
+                text = "".join(c.content if c.type in ("text", "code_inline") else " "
+                               for c in tok.children or [] if c.type in _MD_INLINE) \
                     if tok.type == "inline" else tok.content
                 text = text if tok.type != "inline" else text.replace("\n", " ")
                 if heading == "h1" and title is None:
@@ -102,6 +111,13 @@ class MarkdownLoader(BaseLoader):
         yield _doc(self.path, "\n\n".join(b for b in blocks if b), title)
 
 
+_WS = re.compile(r"[ \t\n\r\f\v]+")
+_HTML_BLOCKS = ["address", "article", "aside", "blockquote", "br", "caption", "dd", "details", "dialog", "div", "dl",
+                "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
+                "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table", "tbody",
+                "td", "tfoot", "th", "thead", "tr", "ul"]
+
+
 class HTMLLoader(BaseLoader):
     """HTML to visible text with BeautifulSoup; scripts, styles and templates are dropped."""
 
@@ -109,7 +125,7 @@ class HTMLLoader(BaseLoader):
         self.path = path
 
     def lazy_load(self) -> Iterator[Document]:
-        from bs4 import BeautifulSoup
+        from bs4 import BeautifulSoup, NavigableString
 
         soup = BeautifulSoup(read_text(self.path), "html.parser")
         for tag in soup(["script", "style", "noscript", "template"]):
@@ -120,7 +136,18 @@ class HTMLLoader(BaseLoader):
         if soup.title:
             soup.title.decompose()
         body = soup.body or soup
-        blocks = [b.strip() for b in body.get_text("\n").split("\n")]
+        # Whitespace inside text collapses as a browser does; only block elements and <br> break lines, so
+        # inline markup (<b>, <a>, <em>...) no longer splits a sentence or a name across lines.
+        for s in body.find_all(string=True):
+            if type(s) is NavigableString and s.find_parent("pre") is None:
+                s.replace_with(_WS.sub(" ", s))
+        for tag in body.find_all(_HTML_BLOCKS):
+            if tag.name == "br":
+                tag.replace_with("\n")
+            else:
+                tag.insert_before("\n")
+                tag.insert_after("\n")
+        blocks = [_WS.sub(" ", b).strip() for b in body.get_text().split("\n")]
         yield _doc(self.path, "\n".join(b for b in blocks if b), title)
 
 
@@ -176,7 +203,8 @@ class JSONLLoader(BaseLoader):
             meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
             title = obj.get("title") if isinstance(obj.get("title"), str) else None
             try:
-                doc = _doc(self.path, obj["text"], title, source=f"{base}#{rid}", meta={"record_id": rid, **meta})
+                user = {("user_record_id" if k == "record_id" else k): v for k, v in meta.items()}  # ours wins
+                doc = _doc(self.path, obj["text"], title, source=f"{base}#{rid}", meta={"record_id": rid, **user})
             except LoadError as e:
                 yield LoadError(where, e.reason)  # type: ignore[misc]
                 continue

@@ -1,0 +1,90 @@
+"""store.migrations: Alembic builds exactly the schema that store.schema declares."""
+
+from __future__ import annotations
+
+from argparse import Namespace
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from conftest import rows
+
+from store.db import MIGRATIONS, Database, make_engine, migrate
+from store.schema import Base
+
+TABLES = {"documents", "chunks", "entities", "aliases", "mentions", "relations", "relation_evidence", "merge_log"}
+
+
+def head() -> str:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    (rev,) = ScriptDirectory.from_config(cfg).get_heads()
+    return rev
+
+
+def tables(db: Path) -> set[str]:
+    return {n for (n,) in rows(db, "SELECT name FROM sqlite_master WHERE type = 'table'")} - {"alembic_version"}
+
+
+def test_upgrade_head_on_an_empty_file_matches_the_models(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.db"
+    engine = make_engine(path)
+    try:
+        migrate(engine)
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn)
+            assert compare_metadata(ctx, Base.metadata) == []
+            assert ctx.get_current_revision() == head()
+    finally:
+        engine.dispose()
+    assert rows(path, "SELECT version_num FROM alembic_version") == [(head(),)]
+    assert tables(path) == TABLES == set(Base.metadata.tables)
+    # Indexes and constraints come from the migration too, not only the tables.
+    indexes = {n for (n,) in rows(path, "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix_%'")}
+    assert {"ix_aliases_entity_norm", "ix_mentions_entity_chunk", "ix_documents_content_hash"} <= indexes
+
+
+def test_opening_a_migrated_store_again_keeps_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "kg.db"
+    db = Database(path)
+    with db.write() as s:
+        s.connection().exec_driver_sql("INSERT INTO entities (name, type, created_at) VALUES ('Warsaw', 'GPE', "
+                                       "'2024-01-01 00:00:00')")
+    db.close()
+    db = Database(path)  # migrate() again: a no-op at head
+    db.close()
+    assert rows(path, "SELECT name, type FROM entities") == [("Warsaw", "GPE")]
+    assert rows(path, "SELECT version_num FROM alembic_version") == [(head(),)]
+
+
+def test_downgrade_to_base_and_upgrade_again(tmp_path: Path) -> None:
+    path = tmp_path / "kg.db"
+    engine = make_engine(path)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.connect() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            command.downgrade(cfg, "base")
+            conn.commit()
+        assert tables(path) == set()
+        assert rows(path, "SELECT count(*) FROM alembic_version") == [(0,)]
+        migrate(engine)
+        assert tables(path) == TABLES
+    finally:
+        engine.dispose()
+
+
+def test_command_line_style_upgrade_with_a_db_argument(tmp_path: Path) -> None:
+    """env.py without a handed-over connection: ``alembic -x db=PATH upgrade head``."""
+    path = tmp_path / "cli.db"
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.cmd_opts = Namespace(x=[f"db={path}"])
+    command.upgrade(cfg, "head")
+    assert tables(path) == TABLES
+    assert rows(path, "SELECT version_num FROM alembic_version") == [(head(),)]
