@@ -62,9 +62,7 @@ class EntityCatalog:
         if not norm or ref in self._by_norm.get(norm, ()):
             return
         self._index(self._by_norm, norm, ref)
-        folded = fold_accents(norm)
-        if folded != norm:
-            self._index(self._by_folded, folded, ref)
+        self._index(self._by_folded, fold_accents(norm), ref)  # both ways: 'Malmö' finds 'Malmo' and back
         acr = acronym(alias)
         if acr:
             self._index(self._by_acronym, acr, ref)

@@ -6,20 +6,26 @@ import re
 import unicodedata
 
 _ARTICLES = re.compile(r"^(the|a|an)\s+")
+_LOWER_ARTICLE = re.compile(r"^(?:the|a|an|The)\s+(?=\S)")  # 'a Nobel Prize'; 'A Tribe Called Quest' keeps its A
 _POSSESSIVE = re.compile(r"['’]s$")
 _NON_WORD = re.compile(r"[^\w\s]+")
 _SPACES = re.compile(r"\s+")
 _PAREN = re.compile(r"\s*\(([^()]*)\)\s*$")
-ACRONYM_SKIP = frozenset({"of", "and", "the", "for", "in", "on", "at", "de", "du", "des", "la", "le", "für", "und", "&"})
+ACRONYM_SKIP = frozenset({
+    "of", "and", "the", "for", "in", "on", "at", "&",
+    "de", "du", "des", "la", "le", "les", "et", "à", "au", "aux", "d", "l",  # French
+    "für", "und", "der", "die", "das",  # German
+    "di", "da", "del", "della", "e", "y", "el",  # Italian, Spanish, Portuguese
+})
 
 
 def normalize(name: str) -> str:
     """Casefold, NFKC, no punctuation, no leading article, no trailing possessive: 'The U.S.' -> 'us'."""
-    s = unicodedata.normalize("NFKC", name).casefold().strip()
+    s = _SPACES.sub(" ", unicodedata.normalize("NFKC", name).casefold()).strip()
+    s = _ARTICLES.sub("", s)  # before punctuation goes, so the initial of 'A. Einstein' stays
     s = _POSSESSIVE.sub("", s)
     s = _NON_WORD.sub(lambda m: "" if m.group(0) in {".", "'", "’"} else " ", s)
-    s = _SPACES.sub(" ", s).strip()
-    return _ARTICLES.sub("", s)
+    return _SPACES.sub(" ", s).strip()
 
 
 def fold_accents(norm: str) -> str:
@@ -34,7 +40,7 @@ def acronym(name: str) -> str | None:
     words = [w for w in words if w.casefold() not in ACRONYM_SKIP]
     if len(words) < 2 or not all(w[0].isupper() for w in words if w[0].isalpha()):
         return None
-    initials = "".join(w[0] for w in words if w[0].isalpha()).casefold()
+    initials = fold_accents("".join(w[0] for w in words if w[0].isalpha()).casefold())
     return initials if len(initials) >= 2 else None
 
 
@@ -77,6 +83,4 @@ def display_name(surface: str) -> str:
     """A mention's surface as an entity name: trimmed, without a leading 'the' or trailing possessive."""
     s = _SPACES.sub(" ", surface).strip()
     s = _POSSESSIVE.sub("", s)
-    if s[:4].casefold() == "the " and len(s) > 4:
-        s = s[4:]
-    return s
+    return _LOWER_ARTICLE.sub("", s) or s

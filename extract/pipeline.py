@@ -83,6 +83,22 @@ COMPONENTS: dict[str, Callable[[ExtractConfig, NER, EntityCatalog], Any]] = {
 }
 
 
+_DETERMINERS = frozenset({"the", "a", "an"})
+
+
+def trim(span: Span) -> Span | None:
+    """A name without the lowercase article or trailing possessive NER tends to include: 'the [EU]'s'."""
+    start, end = span.start, span.end
+    doc = span.doc
+    while start < end and doc[start].text in _DETERMINERS:
+        start += 1
+    while end > start and (doc[end - 1].text in ("'s", "’s", "'", "’") or doc[end - 1].is_punct):
+        end -= 1
+    if start == end:
+        return None
+    return span if (start, end) == (span.start, span.end) else Span(doc, start, end, label=span.label_)
+
+
 def same_person(a: list[str], b: list[str]) -> bool:
     """Same surname and given names that agree where written out and by initial elsewhere."""
     if a == b or len(a) < 2 or len(b) < 2 or a[-1] != b[-1] or len(a) != len(b):
@@ -108,6 +124,7 @@ class _Local:
     by_acronym: dict[str, int] = field(default_factory=dict)
     context: set[int] = field(default_factory=set)
     firm: set[int] = field(default_factory=set)  # refs whose type is known, not guessed by NER (KB, title)
+    about: int | None = None  # the entity the document's title names
     long_names: list[tuple[str, int]] = field(default_factory=list)  # multi-word names, for abbreviations
 
     def remember(self, norm: str, surface: str, ref: int, label: str) -> None:
@@ -215,7 +232,8 @@ class Extractor:
 
     def _spans(self, doc: Doc, title: str | None) -> list[tuple[Span, str, str]]:
         """NER entities plus gazetteer and title matches, longest first, without overlaps."""
-        found: list[tuple[Span, str, str]] = [(e, e.label_, "ner") for e in doc.ents if e.label_ in self.config.labels]
+        found: list[tuple[Span, str, str]] = [(t, e.label_, "ner") for e in doc.ents
+                                              if e.label_ in self.config.labels and (t := trim(e)) is not None]
         if self.gazetteer is not None:
             for s, e, norm in self.gazetteer(doc):
                 refs = self.catalog.refs_for_norm(norm)
@@ -250,20 +268,31 @@ class Extractor:
         labels = Counter(lab for spans in chunk_spans for s, lab, src in spans
                          if src == "ner" and normalize(s.text) == norm)
         label = description_type(desc) or (labels.most_common(1)[0][0] if labels else UNKNOWN)
-        ref = None
-        for cand in self.catalog.candidates(name, fuzzy_cutoff=None):
-            info = self.catalog.entities[cand.ref]
-            if cand.kind == "exact" and info.description == desc or (desc is None and info.kb):
-                if type_compat(label, info.type) >= self.linker.config.min_type:
-                    ref = cand.ref
-                    break
+        ref = self._title_entity(rec.title, name, desc, label)
         if ref is None:
             ref = self._new_entity(name, label, new, desc)
         rec.aliases.append(AliasRecord(ref, rec.title, normalize(rec.title), "title", 0))
         if description_type(desc) or self.catalog.entities[ref].kb:
             local.firm.add(ref)
         local.remember(norm, name, ref, label)
+        local.about = ref
         return ref
+
+    def _title_entity(self, title: str, name: str, desc: str | None, label: str) -> int | None:
+        """An existing entity the title names: exact name (or the whole title as an alias), a compatible type,
+        and no conflicting description. A matching description beats a KB entity, which beats an undescribed one."""
+        best, best_key = None, None
+        min_type = self.linker.config.min_type
+        for cand in self.catalog.candidates(title, fuzzy_cutoff=None) + self.catalog.candidates(name, fuzzy_cutoff=None):
+            info = self.catalog.entities[cand.ref]
+            if cand.kind != "exact" or type_compat(label, info.type) < min_type:
+                continue
+            if desc is not None and info.description not in (None, desc) and not info.kb:
+                continue  # 'Paris (band)' is not 'Paris (film)'
+            key = (info.description == desc, info.kb, info.description is None, info.mentions)
+            if best_key is None or key > best_key:
+                best, best_key = cand.ref, key
+        return best
 
     def _link(self, surface: str, label: str, local: _Local, new: dict[int, NewEntity]) -> tuple[int, float]:
         norm = normalize(surface)
@@ -284,7 +313,9 @@ class Extractor:
         if toks:
             # A short form ("Schneider" after "Willi Schneider") names the latest person whose name contains it;
             # NER often mislabels a lone surname, so its label is not trusted here.
-            ref = next((r for r, name in reversed(local.persons) if toks < name), None)
+            # In a document about a person, their surname means them ("Curie" in "Marie Curie" after "Pierre Curie").
+            fits_name = [r for r, name in reversed(local.persons) if toks < name]
+            ref = local.about if local.about in fits_name else next(iter(fits_name), None)
             if ref is not None and fits_here(ref):
                 return ref, 0.9
         if len(toks) > 1 and label in ("PERSON", UNKNOWN):

@@ -138,7 +138,12 @@ class KnowledgeGraph:
                 name, kb_id = obj.get("name"), obj.get("id")
                 if not isinstance(name, str) or not name.strip() or not isinstance(kb_id, str | int):
                     raise ValueError('needs a string "name" and an "id"')
-                aliases = [a for a in obj.get("aliases") or [] if isinstance(a, str) and a.strip()]
+                raw = obj.get("aliases") or []
+                if isinstance(raw, str):
+                    raw = [raw]
+                if not isinstance(raw, list):
+                    raise ValueError('"aliases" must be a list of strings')
+                aliases = [a for a in raw if isinstance(a, str) and a.strip()]
                 entities.append(KBEntity(str(kb_id), name.strip(), str(obj.get("type") or "MISC").upper(),
                                          obj.get("description") or None, aliases))
             except (json.JSONDecodeError, ValueError) as e:

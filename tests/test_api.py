@@ -343,10 +343,6 @@ def test_import_kb_same_id_twice_in_one_file_updates_it(tmp_path: Path, make_kg)
     assert rows(kg.path, "SELECT alias FROM aliases") == [("Alpha Gamma",)]
 
 
-@pytest.mark.xfail(strict=True, reason="bug in kg/api.py KnowledgeGraph.import_kb: an \"aliases\" value that is a "
-                                       "string, not a list, is iterated character by character, so 'Madame X' "
-                                       "becomes the aliases 'M', 'a', 'd', ... instead of one alias or a reported "
-                                       "error")
 def test_import_kb_string_aliases_are_not_split_into_characters(tmp_path: Path, make_kg) -> None:
     kg = make_kg()
     kb = write(tmp_path, "kb.jsonl", '{"id": "Q1", "name": "Ada Lovelace", "aliases": "Countess Lovelace"}\n')

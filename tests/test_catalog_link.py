@@ -47,9 +47,6 @@ def test_accent_folded_surface_finds_the_accented_name(catalog: EntityCatalog) -
     assert (c.ref, c.kind, c.name_sim) == (6, "exact", 0.97)
 
 
-@pytest.mark.xfail(strict=True, reason="bug in extract/catalog.py: the accent-folded key is indexed only for names "
-                                       "that have accents, so an accented surface ('Malmö') never finds a name "
-                                       "stored without them ('Malmo'); it is not even a fuzzy candidate")
 def test_accented_surface_finds_the_unaccented_name() -> None:
     c = EntityCatalog()
     c.add_entity(1, "Malmo", "GPE")
@@ -72,9 +69,6 @@ def test_acronym_of_an_entity_added_by_alias() -> None:
     assert kinds(c, "ESPCI") == {1: "exact"}
 
 
-@pytest.mark.xfail(strict=True, reason="bug in extract/normalize.py: ACRONYM_SKIP has French 'de', 'la', 'du', 'des' "
-                                       "but not 'et', so acronym('École Supérieure de Physique et de Chimie "
-                                       "Industrielles') is None and ESPCI never matches its full name")
 def test_espci_acronym_matches_its_full_name() -> None:
     c = EntityCatalog()
     c.add_entity(1, "École Supérieure de Physique et de Chimie Industrielles", "ORG")
@@ -182,10 +176,6 @@ def test_after_kb_import_mentions_link_to_kb_entities(make_kg) -> None:
     assert rows(db, "SELECT e.kb_id FROM documents d JOIN entities e ON e.id = d.about_entity_id") == [("Q7186",)]
 
 
-@pytest.mark.xfail(strict=True, reason="bug in extract/pipeline.py Extractor._link_title: with a parenthetical "
-                                       "description ('Marie Curie (charity)') only an entity whose description "
-                                       "equals it is reused, so KB entities are never considered and a duplicate "
-                                       "'Marie Curie' ORG is created beside the KB charity Q6762596")
 def test_after_kb_import_the_charity_document_is_about_the_kb_charity(make_kg) -> None:
     kg = make_kg()
     kg.import_kb(KB_SAMPLE)
