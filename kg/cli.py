@@ -279,6 +279,10 @@ def entity(ctx: click.Context, name: str, n_mentions: int, db_path: str | None, 
         print_card(card)
 
 
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
 def print_card(card: EntityCard, relations: int = 12) -> None:
     kb = f"  kb:{card.kb_id}" if card.kb_id else ""
     out.print(f"[bold]{escape(card.name)}[/bold]  ({card.type})  id:{card.id}{kb}  {card.mention_count} mentions")
@@ -292,13 +296,13 @@ def print_card(card: EntityCard, relations: int = 12) -> None:
     if card.mentions:
         out.print("[bold]mentions[/bold]")
         for m in card.mentions:
-            out.print(f"  {escape(m.document)}: {escape(m.snippet)}")
+            out.print(f"  {escape(m.document)}: {escape(_flat(m.snippet))}")
     if card.relations:
         out.print(f"[bold]relations[/bold] ({len(card.relations)})")
         for r in card.relations[:relations]:
             out.print(f"  {escape(r.head)} —{r.predicate}→ {escape(r.tail)}  (weight {r.weight:g})")
             for ev in r.evidence[:1]:
-                out.print(f"      “{escape(ev.sentence)}”  [dim]{escape(ev.document)}[/dim]")
+                out.print(f"      “{escape(_flat(ev.sentence))}”  [dim]{escape(ev.document)}[/dim]")
         if len(card.relations) > relations:
             out.print(f"  … {len(card.relations) - relations} more (use --json for all)")
     if card.documents:
@@ -443,9 +447,12 @@ def bench() -> None:
 @click.option("--processes", type=click.IntRange(min=1), default=2, show_default=True,
               help="spaCy worker processes, for both the ingest and the bare NER pass.")
 @click.option("--no-parser", is_flag=True, help="Ingest without the dependency parser.")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Alternate both runs N times and report the best of each.")
 @json_option
 @user_errors
-def bench_ingest(dataset: str, limit: int | None, processes: int, no_parser: bool, as_json: bool) -> None:
+def bench_ingest(dataset: str, limit: int | None, processes: int, no_parser: bool, repeat: int,
+                 as_json: bool) -> None:
     """Ingest throughput and peak memory against a bare spaCy NER pass over the same texts.
 
     DATASET is a folder with corpus.jsonl (or a .jsonl file).
@@ -456,7 +463,7 @@ def bench_ingest(dataset: str, limit: int | None, processes: int, no_parser: boo
     """
     from kg.bench.ingest import print_ingest_bench, run_ingest_bench
     result = run_ingest_bench(dataset, limit=limit, processes=processes, parser=not no_parser,
-                              progress=None if as_json else err)
+                              progress=None if as_json else err, repeat=repeat)
     _emit_json(result) if as_json else print_ingest_bench(result, out)
 
 

@@ -24,7 +24,20 @@ def bare_ner_pass(texts: list[str], model: str, processes: int, batch_size: int)
 
 
 def run_ingest_bench(dataset: str | Path, limit: int | None = None, processes: int = 2, parser: bool = True,
-                     progress: Console | None = None) -> dict[str, Any]:
+                     progress: Console | None = None, repeat: int = 1) -> dict[str, Any]:
+    """Bare NER pass and full ingest, alternated ``repeat`` times; the best time of each is reported."""
+    runs = [_one_round(dataset, limit, processes, parser, progress) for _ in range(repeat)]
+    best = min(runs, key=lambda r: r["ingest_seconds"])
+    best_bare = min(r["bare_ner_seconds"] for r in runs)
+    best["bare_ner_seconds"] = best_bare
+    best["ratio_to_bare_ner"] = round(best["ingest_seconds"] / best_bare, 2)
+    best["peak_rss_mib"] = max(r["peak_rss_mib"] for r in runs)
+    best["repeat"] = repeat
+    return best
+
+
+def _one_round(dataset: str | Path, limit: int | None, processes: int, parser: bool,
+               progress: Console | None) -> dict[str, Any]:
     corpus = find_file(dataset, "corpus.jsonl")
     rows = read_jsonl(corpus, limit)
     texts = [r["text"] for r in rows]
@@ -82,7 +95,7 @@ def run_ingest_bench(dataset: str | Path, limit: int | None = None, processes: i
 
 def print_ingest_bench(r: dict[str, Any], console: Console) -> None:
     t = Table(title=f"ingest: {r['passages']} passages, {r['chars']:,} chars, {r['processes']} process(es), "
-                    f"parser {'on' if r['parser'] else 'off'}", title_justify="left")
+                    f"parser {'on' if r['parser'] else 'off'}, best of {r.get('repeat', 1)}", title_justify="left")
     for col in ("run", "seconds", "passages/s", "peak RSS MiB", "ratio"):
         t.add_column(col, justify="right" if col != "run" else "left")
     t.add_row("bare spaCy NER (peer)", f"{r['bare_ner_seconds']:.2f}",
