@@ -109,8 +109,10 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], db_path: str | None, quie
     """
     config = KGConfig.from_env()
     try:
-        config.chunk = ChunkConfig(chunk_size or config.chunk.size,
-                                   config.chunk.overlap if chunk_overlap is None else chunk_overlap)
+        size = chunk_size or config.chunk.size
+        # Without an explicit overlap, a small chunk size gets a proportionate one rather than an error.
+        overlap = min(config.chunk.overlap, size // 4) if chunk_overlap is None else chunk_overlap
+        config.chunk = ChunkConfig(size, overlap)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--chunk-size/--chunk-overlap") from None
     if no_parser:
@@ -155,7 +157,12 @@ def _print_ingest(r: IngestReport, path: str) -> None:
 
 @cli.group()
 def kb() -> None:
-    """Knowledge-base seeding."""
+    """Knowledge-base seeding.
+
+    Example:
+
+        kg kb import wikidata_subset.jsonl --db kg.db
+    """
 
 
 @kb.command("import")
@@ -171,6 +178,8 @@ def kb_import(ctx: click.Context, file: str, db_path: str | None, as_json: bool)
 
         kg kb import wikidata_subset.jsonl
     """
+    if not Path(file).is_file():
+        raise click.ClickException(f"{file}: cannot read knowledge base (no such file)")
     with open_graph(ctx, db_path, must_exist=False) as g:
         report = g.import_kb(file)
     if as_json:
@@ -438,7 +447,12 @@ def merges(ctx: click.Context, db_path: str | None, as_json: bool) -> None:
 # -- benchmarks -----------------------------------------------------------------------------------------------
 @cli.group()
 def bench() -> None:
-    """Speed and quality benchmarks; each prints a table and compares against a peer in the same run."""
+    """Speed and quality benchmarks; each prints a table and compares against a peer in the same run.
+
+    Example:
+
+        kg bench ingest ../shared/datasets/musique-100
+    """
 
 
 @bench.command("ingest")

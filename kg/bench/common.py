@@ -26,12 +26,21 @@ def find_file(dataset: str | Path, *names: str) -> Path:
 
 def read_jsonl(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
     rows = []
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                rows.append(json.loads(line))
-                if limit and len(rows) >= limit:
-                    break
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise KGError(f"{path}:{n}: malformed JSON ({e.msg})") from None
+                    if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                        raise KGError(f'{path}:{n}: expected an object with a string "text"')
+                    rows.append(row)
+                    if limit and len(rows) >= limit:
+                        break
+    except (OSError, UnicodeDecodeError) as e:
+        raise KGError(f"{path}: cannot read ({e})") from None
     return rows
 
 

@@ -21,7 +21,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from extract.normalize import normalize
-from kg.api import KGConfig, KnowledgeGraph
+from kg.api import KGConfig, KGError, KnowledgeGraph
 from kg.bench.common import find_file
 from store.schema import Chunk, Document, Mention, RelationEvidence
 
@@ -59,7 +59,12 @@ def detokenize(sents: list[list[str]]) -> tuple[str, list[list[tuple[int, int]]]
 
 
 def load_gold(path: Path, limit: int | None = None) -> list[GoldDoc]:
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise KGError(f"{path}: not a readable Re-DocRED JSON file ({e})") from None
+    if not isinstance(data, list) or not all(isinstance(d, dict) and "sents" in d and "vertexSet" in d for d in data):
+        raise KGError(f"{path}: expected a JSON list of documents with 'sents' and 'vertexSet'")
     docs = []
     for i, d in enumerate(data[:limit] if limit else data):
         text, spans = detokenize(d["sents"])
