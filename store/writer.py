@@ -31,8 +31,25 @@ class _Ids:
         return list(range(start, start + n))
 
 
+# Tables whose columns are plain integers, floats and strings go straight to the driver's executemany; the
+# others (JSON, timestamps) keep SQLAlchemy's type processing.
+def _plain_insert(table_name: str, cols: list[str]) -> str:
+    quoted = ", ".join(f'"{c}"' for c in cols)
+    return f"INSERT INTO {table_name} ({quoted}) VALUES ({', '.join('?' * len(cols))})"
+
+
+_PLAIN = {m: (cols, _plain_insert(_T[m].name, cols))
+          for m in (Chunk, Mention, Alias, Relation, RelationEvidence)
+          for cols in [[c.name for c in _T[m].columns]]}
+
+
 def _insert(conn: Connection, model: type, rows: list[dict]) -> None:
-    if rows:
+    if not rows:
+        return
+    if model in _PLAIN:
+        cols, sql = _PLAIN[model]
+        conn.exec_driver_sql(sql, [tuple(r.get(c) for c in cols) for r in rows])
+    else:
         conn.execute(insert(_T[model]), rows)
 
 
@@ -53,8 +70,11 @@ def upsert_relations(conn: Connection, counts: Counter[tuple[int, int, str]], id
     ids: dict[tuple[int, int, str], int] = {}
     wanted = set(keys)
     heads = sorted({h for h, _, _ in keys})
-    for i in range(0, len(heads), 500):  # an indexed lookup by head (a row-value IN would scan the table)
-        q = select(rel.c.id, rel.c.head_id, rel.c.tail_id, rel.c.predicate).where(rel.c.head_id.in_(heads[i : i + 500]))
+    tails = sorted({t for _, t, _ in keys})
+    for i in range(0, len(heads), 400):  # indexed lookups (a row-value IN would scan the table)
+        part = heads[i : i + 400]
+        q = select(rel.c.id, rel.c.head_id, rel.c.tail_id, rel.c.predicate).where(
+            rel.c.head_id.in_(part), rel.c.tail_id.in_(tails) if len(tails) <= 400 else rel.c.head_id.in_(part))
         ids.update({k: rid for rid, *key in conn.execute(q) if (k := tuple(key)) in wanted})
     missing = [k for k in keys if k not in ids]
     new_ids = (ids_ or _Ids(conn, (Relation,))).take(Relation, len(missing))
