@@ -34,7 +34,8 @@ class Gazetteer:
         if not fresh:
             return
         self._known.update(fresh)
-        for name, pattern in zip(fresh, self.nlp.tokenizer.pipe(fresh)):
+        patterns = self.nlp.tokenizer.pipe(fresh)  # type: ignore[union-attr]
+        for name, pattern in zip(fresh, patterns):
             self.matcher.add(normalize(name) or name, [pattern])
 
     def __len__(self) -> int:

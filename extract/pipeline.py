@@ -15,7 +15,7 @@ from spacy.tokens import Doc, Span
 
 from extract.catalog import EntityCatalog
 from extract.gazetteer import Gazetteer
-from extract.link import UNKNOWN, Linker, LinkConfig, type_compat
+from extract.link import UNKNOWN, LinkConfig, Linker, type_compat
 from extract.ner import DEFAULT_MODEL, ENTITY_LABELS, NER
 from extract.normalize import abbreviates, acronym, display_name, looks_like_acronym, normalize, split_title
 from extract.relations import RelationFinder
@@ -204,7 +204,7 @@ class Extractor:
         if src.title_names_entity and normalize(title_name):
             rec.about_entity = self._link_title(rec, title_name, title_desc, chunk_spans, local, new)
         seen: dict[tuple[int, int], int] = {}
-        for ord_, (doc, spans) in enumerate(zip(docs, chunk_spans)):
+        for ord_, spans in enumerate(chunk_spans):
             offset = rec.chunks[ord_].start_char
             linked: list[tuple[Span, int, int]] = []  # span, ref, mention index
             for span, label, source in spans:
@@ -283,7 +283,8 @@ class Extractor:
         and no conflicting description. A matching description beats a KB entity, which beats an undescribed one."""
         best, best_key = None, None
         min_type = self.linker.config.min_type
-        for cand in self.catalog.candidates(title, fuzzy_cutoff=None) + self.catalog.candidates(name, fuzzy_cutoff=None):
+        cands = self.catalog.candidates(title, fuzzy_cutoff=None) + self.catalog.candidates(name, fuzzy_cutoff=None)
+        for cand in cands:
             info = self.catalog.entities[cand.ref]
             if cand.kind != "exact" or type_compat(label, info.type) < min_type:
                 continue

@@ -78,7 +78,8 @@ class KGConfig:
 
 def _snippet(text: str, start: int, end: int, width: int = 60) -> str:
     a, b = max(0, start - width), min(len(text), end + width)
-    return ("…" if a else "") + text[a:start] + "[" + text[start:end] + "]" + text[end:b] + ("…" if b < len(text) else "")
+    before, after = ("…" if a else ""), ("…" if b < len(text) else "")
+    return before + text[a:start] + "[" + text[start:end] + "]" + text[end:b] + after
 
 
 class KnowledgeGraph:

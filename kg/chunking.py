@@ -46,7 +46,7 @@ class Chunker:
         prev_start, prev_end = 0, 0
         for i, chunk in enumerate(self._splitter.split_text(text)):
             start = text.find(chunk, max(prev_start, prev_end - self.config.overlap))
-            while 0 <= start and start + len(chunk) <= prev_end:
+            while start >= 0 and start + len(chunk) <= prev_end:
                 start = text.find(chunk, start + 1)
             if start < 0:  # not expected; still never give offsets that do not match the text
                 start = text.find(chunk, prev_start)

@@ -125,8 +125,8 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], db_path: str | None, quie
         _emit_json(report.to_dict())
     else:
         _print_ingest(report, str(g.path))
-    for e in report.errors:
-        err.print(f"[red]error[/red] {escape(str(e))}")
+    for failure in report.errors:
+        err.print(f"[red]error[/red] {escape(str(failure))}")
     if report.errors:
         ctx.exit(1)
 
@@ -440,7 +440,8 @@ def merges(ctx: click.Context, db_path: str | None, as_json: bool) -> None:
         return
     t = Table("log", "action", "kept", "merged", "when", "undone")
     for r in rows:
-        t.add_row(str(r["id"]), r["action"], escape(r["kept"]), escape(r["merged"]), r["at"], str(r["undone"]))
+        t.add_row(str(r["id"]), str(r["action"]), escape(str(r["kept"])), escape(str(r["merged"])), str(r["at"]),
+                  str(r["undone"]))
     out.print(t)
 
 

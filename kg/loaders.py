@@ -200,7 +200,8 @@ class JSONLLoader(BaseLoader):
                 yield LoadError(where, f"duplicate id {rid!r}")  # type: ignore[misc]
                 continue
             seen.add(rid)
-            meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+            raw_meta = obj.get("metadata")
+            meta: dict = raw_meta if isinstance(raw_meta, dict) else {}
             title = obj.get("title") if isinstance(obj.get("title"), str) else None
             try:
                 user = {("user_record_id" if k == "record_id" else k): v for k, v in meta.items()}  # ours wins
@@ -240,8 +241,7 @@ def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path | LoadError]:
 def load(path: Path) -> Iterator[Document | LoadError]:
     """Every document in one file, or the errors that stopped it; never raises for a bad file."""
     try:
-        for item in LOADERS[path.suffix.lower()](path).lazy_load():
-            yield item
+        yield from LOADERS[path.suffix.lower()](path).lazy_load()  # type: ignore[call-arg]
     except LoadError as e:
         yield e
     except RecursionError:

@@ -114,7 +114,8 @@ class Ingestor:
                         if old is not None:
                             prune(s)
                 except (SQLAlchemyError, ValueError, KeyError) as e:
-                    report.errors.append(FileError(rec.source, f"not stored, nothing written ({type(e).__name__}: {e})"))
+                    reason = f"not stored, nothing written ({type(e).__name__}: {e})"
+                    report.errors.append(FileError(rec.source, reason))
                     batch.commit()  # the catalog is reloaded from what the store now holds
                     self.extractor.set_catalog(load_catalog(self.db))
                     continue

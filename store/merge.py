@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import cast
 
-from sqlalchemy import Connection, bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from store.schema import Alias, Document, Entity, Mention, MergeLog, Relation, RelationEvidence
@@ -17,7 +18,7 @@ class MergeError(ValueError):
 
 def refresh_relations(conn: Connection, entity_ids: list[int]) -> None:
     """Re-point evidence touching these entities to the relation their mentions now imply, then re-weigh."""
-    ev, rel = RelationEvidence.__table__, Relation.__table__
+    ev, rel = cast(Table, RelationEvidence.__table__), cast(Table, Relation.__table__)
     hm, tm = aliased(Mention), aliased(Mention)
     touching = select(rel.c.id).where(or_(rel.c.head_id.in_(entity_ids), rel.c.tail_id.in_(entity_ids)))
     rows = conn.execute(
@@ -50,9 +51,9 @@ def merge(session: Session, keep: Entity, other: Entity) -> MergeLog:
         "aliases": list(session.scalars(select(Alias.id).where(Alias.entity_id == other.id))),
         "documents": list(session.scalars(select(Document.id).where(Document.about_entity_id == other.id))),
     }
-    conn.execute(update(Mention.__table__).where(Mention.id.in_(moved["mentions"])).values(entity_id=keep.id))
-    conn.execute(update(Alias.__table__).where(Alias.id.in_(moved["aliases"])).values(entity_id=keep.id))
-    conn.execute(update(Document.__table__).where(Document.id.in_(moved["documents"])).values(about_entity_id=keep.id))
+    conn.execute(update(Mention).where(Mention.id.in_(moved["mentions"])).values(entity_id=keep.id))
+    conn.execute(update(Alias).where(Alias.id.in_(moved["aliases"])).values(entity_id=keep.id))
+    conn.execute(update(Document).where(Document.id.in_(moved["documents"])).values(about_entity_id=keep.id))
     refresh_relations(conn, [keep.id, other.id])
     other.merged_into_id = keep.id
     log = MergeLog(action="merge", kept_id=keep.id, merged_id=other.id, kept_name=keep.name,
@@ -76,14 +77,14 @@ def unmerge(session: Session, entity: Entity) -> MergeLog:
     conn = session.connection()
     back, kept = log.merged_id, log.kept_id
     m = log.moved
-    conn.execute(update(Mention.__table__).where(Mention.id.in_(m["mentions"]), Mention.entity_id == kept)
+    conn.execute(update(Mention).where(Mention.id.in_(m["mentions"]), Mention.entity_id == kept)
                  .values(entity_id=back))
-    conn.execute(update(Alias.__table__).where(Alias.id.in_(m["aliases"]), Alias.entity_id == kept)
+    conn.execute(update(Alias).where(Alias.id.in_(m["aliases"]), Alias.entity_id == kept)
                  .values(entity_id=back))
-    conn.execute(update(Document.__table__).where(Document.id.in_(m["documents"]), Document.about_entity_id == kept)
+    conn.execute(update(Document).where(Document.id.in_(m["documents"]), Document.about_entity_id == kept)
                  .values(about_entity_id=back))
     refresh_relations(conn, [kept, back])
-    conn.execute(update(Entity.__table__).where(Entity.id == back).values(merged_into_id=None))
+    conn.execute(update(Entity).where(Entity.id == back).values(merged_into_id=None))
     log.undone = True
     undo = MergeLog(action="unmerge", kept_id=kept, merged_id=back, kept_name=log.kept_name,
                     merged_name=log.merged_name, moved=m, undone=False)

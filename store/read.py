@@ -16,7 +16,8 @@ def document_index(session: Session) -> dict[str, tuple[int, str]]:
 
 
 def mention_counts(session: Session) -> dict[int, int]:
-    return dict(session.execute(select(Mention.entity_id, func.count()).group_by(Mention.entity_id)).all())
+    rows = session.execute(select(Mention.entity_id, func.count()).group_by(Mention.entity_id))
+    return {eid: n for eid, n in rows}
 
 
 def catalog_rows(session: Session):  # type: ignore[no-untyped-def]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import cast
 
-from sqlalchemy import Connection, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from store.records import DocumentRecord, KBEntity, WriteResult
 from store.schema import Alias, Chunk, Document, Entity, Mention, Relation, RelationEvidence, _now
 
 RELATED_TO = "related_to"
-_T = {m: m.__table__ for m in (Alias, Chunk, Document, Entity, Mention, Relation, RelationEvidence)}
+_MODELS = (Alias, Chunk, Document, Entity, Mention, Relation, RelationEvidence)
+_T: dict[type, Table] = {m: cast(Table, m.__table__) for m in _MODELS}
 
 
 class _Ids:
@@ -178,7 +180,8 @@ def import_kb(session: Session, entities: list[KBEntity], normalize) -> tuple[in
     known: dict[str, int] = {}
     kb_ids = list(dict.fromkeys(e.kb_id for e in entities))
     for i in range(0, len(kb_ids), 500):
-        known.update(conn.execute(select(ent.c.kb_id, ent.c.id).where(ent.c.kb_id.in_(kb_ids[i : i + 500]))).all())
+        rows = conn.execute(select(ent.c.kb_id, ent.c.id).where(ent.c.kb_id.in_(kb_ids[i : i + 500])))
+        known.update({kb: eid for kb, eid in rows})
     ids = _Ids(conn, (Entity,))
     new_rows: dict[int, dict] = {}
     alias_rows: dict[int, list[dict]] = {}  # entity id -> its kb aliases: a later line with the same id wins

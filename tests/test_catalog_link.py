@@ -8,7 +8,7 @@ import pytest
 from conftest import KB_SAMPLE, SAMPLE, rows
 
 from extract.catalog import EntityCatalog
-from extract.link import Linker, LinkConfig, type_compat
+from extract.link import LinkConfig, Linker, type_compat
 from kg.api import KnowledgeGraph
 from kg.pipeline import load_catalog
 

@@ -201,9 +201,8 @@ def test_a_failure_inside_write_document_leaves_nothing_written(tmp_path: Path, 
         with db.write() as s:
             write_document(s, _record("good"))
         before = snapshot(tmp_path / "kg.db")
-        with pytest.raises((IntegrityError, IndexError, KeyError)):
-            with db.write() as s:
-                write_document(s, _record("bad", **broken))
+        with pytest.raises((IntegrityError, IndexError, KeyError)), db.write() as s:
+            write_document(s, _record("bad", **broken))
         assert snapshot(tmp_path / "kg.db") == before
         assert rows(tmp_path / "kg.db", "SELECT source FROM documents") == [("good",)]
     finally:
@@ -274,9 +273,8 @@ def test_merge_refuses_what_it_cannot_do(tmp_path: Path, make_kg) -> None:
         with pytest.raises(MergeError, match="no merge to undo"):
             unmerge(s, s.get(Entity, w))
         merge(s, s.get(Entity, p), s.get(Entity, w))
-    with kg.db.write() as s:
-        with pytest.raises(MergeError, match="already merged"):
-            merge(s, s.get(Entity, m), s.get(Entity, w))
+    with kg.db.write() as s, pytest.raises(MergeError, match="already merged"):
+        merge(s, s.get(Entity, m), s.get(Entity, w))
 
 
 # -- networkx views ------------------------------------------------------------------------------------------
