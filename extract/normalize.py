@@ -49,10 +49,11 @@ def abbreviates(short: str, long: str) -> bool:
     first at the start of a word, so 'ASEAN' fits 'Association of Southeast Asian Nations'."""
     s = [c for c in fold_accents(short.casefold()) if c.isalnum()]
     lng = fold_accents(long.casefold())
-    words = [w for w in re.split(r"[\s\-]+", lng) if w and w not in ACRONYM_SKIP]
-    # The long form starts with the first letter, and has no more words than the short form has letters
-    # (plus one): 'CNRS' does not abbreviate a whole sentence that happens to contain c, n, r and s.
-    if len(s) < 2 or len(words) < 2 or len(words) > len(s) + 1 or words[0][0] != s[0]:
+    raw = [w for w in re.split(r"[\s\-]+", lng) if w]
+    words = [w for w in raw if w not in ACRONYM_SKIP]
+    # The long form starts with the first letter ('TMF': 'The Music Factory'), and has no more words than the
+    # short form has letters (plus one): 'CNRS' does not abbreviate any long phrase with c, n, r and s in it.
+    if len(s) < 2 or len(words) < 2 or len(words) > len(s) + 1 or s[0] not in (words[0][0], raw[0][0]):
         return False
     i, j = len(s) - 1, len(lng) - 1
     while i >= 0:

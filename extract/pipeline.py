@@ -84,6 +84,15 @@ COMPONENTS: dict[str, Callable[[ExtractConfig, NER, EntityCatalog], Any]] = {
 
 
 _DETERMINERS = frozenset({"the", "a", "an"})
+# Last words that make a "PERSON" span a place, building or organisation named after someone ('Wayne Gretzky
+# Drive', 'Osaka Bay'): such names do not lend their words to short forms.
+NON_PERSON_HEADS = frozenset(
+    "bay drive street road avenue boulevard square river lake creek mountain island park bridge school university "
+    "college academy company corporation inc ltd group city county colony province district church cathedral "
+    "hospital airport station stadium arena hall house tower castle palace museum institute foundation society "
+    "association club team party award prize cup league festival war battle centre center prison library "
+    "theatre theater building records band orchestra".split()
+)
 
 
 def trim(span: Span) -> Span | None:
@@ -130,7 +139,7 @@ class _Local:
     def remember(self, norm: str, surface: str, ref: int, label: str) -> None:
         self.by_norm.setdefault(norm, ref)
         self.context.add(ref)
-        if label == "PERSON" and len(norm.split()) > 1:
+        if label == "PERSON" and len(norm.split()) > 1 and norm.split()[-1] not in NON_PERSON_HEADS:
             self.persons.append((ref, frozenset(norm.split())))
             self.full_names.append((ref, norm.split()))
         acr = acronym(surface)
@@ -198,7 +207,8 @@ class Extractor:
         rec = src.record
         rec.new_entities, rec.mentions, rec.aliases, rec.evidence = [], [], [], []
         title_name, title_desc = split_title(rec.title)
-        chunk_spans = [self._spans(doc, title_name if src.title_names_entity else None) for doc in docs]
+        names = self._surnames(docs, title_name if src.title_names_entity else None)
+        chunk_spans = [self._spans(doc, title_name if src.title_names_entity else None, names) for doc in docs]
         local = _Local()
         new: dict[int, NewEntity] = {}
         if src.title_names_entity and normalize(title_name):
@@ -230,8 +240,24 @@ class Extractor:
         rec.new_entities = list(new.values())
         return rec
 
-    def _spans(self, doc: Doc, title: str | None) -> list[tuple[Span, str, str]]:
-        """NER entities plus gazetteer and title matches, longest first, without overlaps."""
+    def _surnames(self, docs: list[Doc], title: str | None) -> frozenset[str]:
+        """Last names of the people this document names in full: 'Curie' for 'Marie Curie'. NER often misses
+        the lone surname later on, so these are matched as mentions too."""
+        out = set()
+        full = [e for doc in docs for e in doc.ents if e.label_ == "PERSON" and len(e) > 1]
+        for e in full:
+            last = e[-1]
+            if last.is_title and len(last.text) >= 3 and not last.is_stop and last.text.isalpha():
+                out.add(last.text)
+        if title and len(title.split()) > 1 and any(e.text == title for e in full):
+            last = title.split()[-1]
+            if last[:1].isupper() and len(last) >= 3 and last.isalpha():
+                out.add(last)
+        return frozenset(n for n in out if n.casefold() not in NON_PERSON_HEADS)
+
+    def _spans(self, doc: Doc, title: str | None, surnames: frozenset[str] = frozenset()
+               ) -> list[tuple[Span, str, str]]:
+        """NER entities plus gazetteer, title and surname matches, longest first, without overlaps."""
         found: list[tuple[Span, str, str]] = [(t, e.label_, "ner") for e in doc.ents
                                               if e.label_ in self.config.labels and (t := trim(e)) is not None]
         if self.gazetteer is not None:
@@ -246,6 +272,8 @@ class Extractor:
                 if span is not None:
                     found.append((span, UNKNOWN, "gazetteer"))
                 start = doc.text.find(title, start + 1)
+        if surnames:
+            found += [(doc[t.i : t.i + 1], "PERSON", "gazetteer") for t in doc if t.text in surnames]
         found.sort(key=lambda x: (x[0].start - x[0].end, x[2] != "ner", x[0].start))
         taken: set[int] = set()
         kept = []
