@@ -86,13 +86,15 @@ COMPONENTS: dict[str, Callable[[ExtractConfig, NER, EntityCatalog], Any]] = {
 _DETERMINERS = frozenset({"the", "a", "an"})
 # Last words that make a "PERSON" span a place, building or organisation named after someone ('Wayne Gretzky
 # Drive', 'Osaka Bay'): such names do not lend their words to short forms.
-NON_PERSON_HEADS = frozenset(
-    "bay drive street road avenue boulevard square river lake creek mountain island park bridge school university "
-    "college academy company corporation inc ltd group city county colony province district church cathedral "
-    "hospital airport station stadium arena hall house tower castle palace museum institute foundation society "
-    "association club team party award prize cup league festival war battle centre center prison library "
-    "theatre theater building records band orchestra".split()
-)
+NON_PERSON_HEADS = frozenset({
+    "bay", "drive", "street", "road", "avenue", "boulevard", "square", "river", "lake", "creek", "mountain",
+    "island", "park", "bridge", "school", "university", "college", "academy", "company", "corporation", "inc",
+    "ltd", "group", "city", "county", "colony", "province", "district", "church", "cathedral", "hospital",
+    "airport", "station", "stadium", "arena", "hall", "house", "tower", "castle", "palace", "museum", "institute",
+    "foundation", "society", "association", "club", "team", "party", "award", "prize", "cup", "league", "festival",
+    "war", "battle", "centre", "center", "prison", "library", "theatre", "theater", "building", "records", "band",
+    "orchestra",
+})
 
 
 def trim(span: Span) -> Span | None:
@@ -246,9 +248,9 @@ class Extractor:
         out = set()
         full = [e for doc in docs for e in doc.ents if e.label_ == "PERSON" and len(e) > 1]
         for e in full:
-            last = e[-1]
-            if last.is_title and len(last.text) >= 3 and not last.is_stop and last.text.isalpha():
-                out.add(last.text)
+            tok = e[-1]
+            if tok.is_title and len(tok.text) >= 3 and not tok.is_stop and tok.text.isalpha():
+                out.add(tok.text)
         if title and len(title.split()) > 1 and any(e.text == title for e in full):
             last = title.split()[-1]
             if last[:1].isupper() and len(last) >= 3 and last.isalpha():
