@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -37,21 +38,58 @@ class Chunker:
     def split(self, text: str) -> list[ChunkRecord]:
         if len(text) <= self.config.size:
             return [ChunkRecord(0, text, 0, len(text))]
-        # Offsets are found here rather than with the splitter's add_start_index, which takes the first copy of a
-        # chunk's text found from the previous chunk's end minus the overlap: in text that repeats itself that
-        # can be an earlier copy (even the previous chunk's own span), and the text after it was then in no
-        # chunk. A chunk starts no earlier than the previous one, at most ``overlap`` characters before the
-        # previous one's end, and reaches past that end: the first copy that does all three is the chunk.
-        out: list[ChunkRecord] = []
-        prev_start, prev_end = 0, 0
-        for i, chunk in enumerate(self._splitter.split_text(text)):
-            start = text.find(chunk, max(prev_start, prev_end - self.config.overlap))
-            while start >= 0 and start + len(chunk) <= prev_end:
-                start = text.find(chunk, start + 1)
-            if start < 0:  # not expected; still never give offsets that do not match the text
-                start = text.find(chunk, prev_start)
-            if start < 0:
-                raise ValueError(f"chunk {i} is not a substring of the text after offset {prev_start}")
-            out.append(ChunkRecord(i, chunk, start, start + len(chunk)))
-            prev_start, prev_end = start, start + len(chunk)
-        return out
+        chunks = self._splitter.split_text(text)
+        starts = place_chunks(text, chunks, self.config.overlap)
+        return [ChunkRecord(i, c, a, a + len(c)) for i, (c, a) in enumerate(zip(chunks, starts))]
+
+
+def place_chunks(text: str, chunks: list[str], overlap: int) -> list[int]:
+    """The start offset of each chunk in ``text``.
+
+    The splitter's own start index takes the first copy of a chunk's text after the previous chunk's end minus
+    the overlap; in text that repeats itself that can be the wrong copy, and text after it then falls in no
+    chunk. Here each chunk starts no earlier than the previous one, at most ``overlap`` characters before its
+    end and no later than the next non-space character after it (no text is skipped), and the last chunk reaches
+    the end of the text. Copies are tried earliest first, backtracking out of dead ends (remembered, so the
+    search stays linear in practice).
+    """
+    n = len(chunks)
+    if n == 0:
+        return []
+    last = len(text.rstrip())
+
+    def next_text(i: int) -> int:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        return i
+
+    def candidates(level: int, prev_start: int, prev_end: int) -> Iterator[int]:
+        lo = 0 if level == 0 else max(prev_start, prev_end - overlap)
+        hi = next_text(prev_end)
+        chunk = chunks[level]
+        s = text.find(chunk, lo, hi + len(chunk))
+        while s >= 0:
+            yield s
+            s = text.find(chunk, s + 1, hi + len(chunk))
+
+    dead: set[tuple[int, int]] = set()
+    starts: list[int] = []
+    stack = [candidates(0, 0, 0)]
+    while stack:
+        level = len(stack) - 1
+        s = next(stack[-1], None)
+        if s is None:
+            stack.pop()
+            if starts:
+                dead.add((level - 1, starts.pop()))
+            continue
+        if (level, s) in dead:
+            continue
+        end = s + len(chunks[level])
+        if level == n - 1:
+            if end >= last:
+                return [*starts, s]
+            continue
+        starts.append(s)
+        stack.append(candidates(level + 1, s, end))
+    raise ValueError("the splitter's chunks do not tile the text")

@@ -91,6 +91,12 @@ def test_repeated_text_gets_the_offsets_of_its_own_copy() -> None:
     text = "x" * 30 + " " + "x" * 30
     chunks = Chunker(ChunkConfig(size=50, overlap=30)).split(text)
     assert [(c.start_char, c.end_char) for c in chunks] == [(0, 30), (31, 61)]
+    # Regression: a periodic text where the first copy after the overlap window is too early, and the last
+    # copy of every chunk runs out of text before the chunks do; only a consistent placement covers it all.
+    text = " ".join(["Curie"] * 10)
+    chunks = Chunker(ChunkConfig(size=50, overlap=5)).split(text)
+    check_chunks(text, chunks, 50, 5)
+    assert chunks[-1].end_char == len(text)
     text = "A line that repeats.\n" * 12
     chunks = Chunker(ChunkConfig(size=60, overlap=25)).split(text)
     check_chunks(text, chunks, 60, 25)
