@@ -267,15 +267,15 @@ class Extractor:
                 refs = self.catalog.refs_for_norm(norm)
                 types = {self.catalog.entities[r].type for r in refs}
                 found.append((doc[s:e], types.pop() if len(types) == 1 else UNKNOWN, "gazetteer"))
-        if title and len(title) >= 3:
-            start = doc.text.find(title)
+        text = doc.text  # spaCy rebuilds it from the tokens on every access
+        exact = [(title, UNKNOWN)] if title and len(title) >= 3 else []
+        for name, label in exact + [(n, "PERSON") for n in surnames]:
+            start = text.find(name)
             while start >= 0:
-                span = doc.char_span(start, start + len(title))
+                span = doc.char_span(start, start + len(name))  # None unless it is made of whole tokens
                 if span is not None:
-                    found.append((span, UNKNOWN, "gazetteer"))
-                start = doc.text.find(title, start + 1)
-        if surnames:
-            found += [(doc[t.i : t.i + 1], "PERSON", "gazetteer") for t in doc if t.text in surnames]
+                    found.append((span, label, "gazetteer"))
+                start = text.find(name, start + 1)
         found.sort(key=lambda x: (x[0].start - x[0].end, x[2] != "ner", x[0].start))
         taken: set[int] = set()
         kept = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, Table, delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from store.records import DocumentRecord, KBEntity, WriteResult
@@ -24,8 +24,8 @@ class _Ids:
     """
 
     def __init__(self, conn: Connection, models: tuple[type, ...]):
-        q = select(*[select(func.coalesce(func.max(_T[m].c.id), 0)).scalar_subquery() for m in models])
-        self.next = {m: n + 1 for m, n in zip(models, conn.execute(q).one())}
+        sql = "SELECT " + ", ".join(f"(SELECT coalesce(max(id), 0) FROM {_T[m].name})" for m in models)
+        self.next = {m: n + 1 for m, n in zip(models, conn.exec_driver_sql(sql).one())}
 
     def take(self, model: type, n: int) -> list[int]:
         start = self.next[model]
@@ -33,26 +33,29 @@ class _Ids:
         return list(range(start, start + n))
 
 
-# Tables whose columns are plain integers, floats and strings go straight to the driver's executemany; the
-# others (JSON, timestamps) keep SQLAlchemy's type processing.
+# Inserts go straight to the driver's executemany, with each column's SQLAlchemy bind processor (JSON,
+# timestamps) applied by hand: the Core insert construct costs more per call than the rows themselves.
 def _plain_insert(table_name: str, cols: list[str]) -> str:
     quoted = ", ".join(f'"{c}"' for c in cols)
     return f"INSERT INTO {table_name} ({quoted}) VALUES ({', '.join('?' * len(cols))})"
 
 
-_PLAIN = {m: (cols, _plain_insert(_T[m].name, cols))
-          for m in (Chunk, Mention, Alias, Relation, RelationEvidence)
-          for cols in [[c.name for c in _T[m].columns]]}
+_COLUMNS = {m: [c.name for c in _T[m].columns] for m in _MODELS}
+_SQL: dict[type, tuple[list[str], str]] = {m: (cols, _plain_insert(_T[m].name, cols)) for m, cols in _COLUMNS.items()}
+_PROCESSORS: dict[tuple[type, str], list] = {}
 
 
 def _insert(conn: Connection, model: type, rows: list[dict]) -> None:
     if not rows:
         return
-    if model in _PLAIN:
-        cols, sql = _PLAIN[model]
-        conn.exec_driver_sql(sql, [tuple(r.get(c) for c in cols) for r in rows])
-    else:
-        conn.execute(insert(_T[model]), rows)
+    cols, sql = _SQL[model]
+    key = (model, conn.dialect.name)
+    if key not in _PROCESSORS:
+        dialect = conn.dialect
+        _PROCESSORS[key] = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in _T[model].columns]
+    procs = _PROCESSORS[key]
+    conn.exec_driver_sql(sql, [tuple(v if p is None or v is None else p(v)
+                                     for p, v in zip(procs, (r.get(c) for c in cols))) for r in rows])
 
 
 def relation_key(head: int, tail: int, predicate: str) -> tuple[int, int, str]:
@@ -67,7 +70,6 @@ def upsert_relations(conn: Connection, counts: Counter[tuple[int, int, str]], id
     """Add weight to existing relations and create missing ones; returns key -> id and how many are new."""
     if not counts:
         return {}, 0
-    rel = _T[Relation]
     keys = list(counts)
     ids: dict[tuple[int, int, str], int] = {}
     wanted = set(keys)
@@ -75,20 +77,21 @@ def upsert_relations(conn: Connection, counts: Counter[tuple[int, int, str]], id
     tails = sorted({t for _, t, _ in keys})
     for i in range(0, len(heads), 400):  # indexed lookups (a row-value IN would scan the table)
         part = heads[i : i + 400]
-        q = select(rel.c.id, rel.c.head_id, rel.c.tail_id, rel.c.predicate).where(
-            rel.c.head_id.in_(part), rel.c.tail_id.in_(tails) if len(tails) <= 400 else rel.c.head_id.in_(part))
-        ids.update({k: rid for rid, *key in conn.execute(q) if (k := tuple(key)) in wanted})
+        sql = f"SELECT id, head_id, tail_id, predicate FROM relations WHERE head_id IN ({','.join('?' * len(part))})"
+        params: list[int] = list(part)
+        if len(tails) <= 400:
+            sql += f" AND tail_id IN ({','.join('?' * len(tails))})"
+            params += tails
+        ids.update({k: rid for rid, *key in conn.exec_driver_sql(sql, tuple(params)) if (k := tuple(key)) in wanted})
     missing = [k for k in keys if k not in ids]
     new_ids = (ids_ or _Ids(conn, (Relation,))).take(Relation, len(missing))
     _insert(conn, Relation, [{"id": i, "head_id": h, "tail_id": t, "predicate": p, "weight": counts[(h, t, p)]}
                              for i, (h, t, p) in zip(new_ids, missing)])
     ids.update(zip(missing, new_ids))
     fresh = set(missing)
-    existing = [{"rid": ids[k], "w": counts[k]} for k in keys if k not in fresh]
+    existing = [(counts[k], ids[k]) for k in keys if k not in fresh]
     if existing:
-        conn.execute(
-            update(rel).where(rel.c.id == bindparam("rid")).values(weight=rel.c.weight + bindparam("w")), existing
-        )
+        conn.exec_driver_sql("UPDATE relations SET weight = weight + ? WHERE id = ?", existing)
     return ids, len(missing)
 
 
