@@ -184,8 +184,8 @@ class Extractor:
 
     # -- streaming --------------------------------------------------------------------------------------------
     def run(self, docs: Iterable[SourceDoc]) -> Iterator[DocumentRecord]:
-        """Stream documents through spaCy once; yield each finished record (the caller writes it, then
-        calls ``committed`` or ``set_catalog`` before asking for the next)."""
+        """Stream documents through spaCy once; yield each finished record (the caller hands it to the store,
+        then calls ``committed`` or ``set_catalog`` before asking for the next)."""
 
         def items() -> Iterator[tuple[str, tuple[SourceDoc, int, int]]]:
             for src in docs:
@@ -200,8 +200,11 @@ class Extractor:
                 yield self.extract(src, pending)
                 pending = []
 
-    def committed(self, entity_ids: dict[int, int]) -> None:
-        self.catalog.remap(entity_ids)
+    def committed(self, entity_ids: dict[int, int] | None = None) -> None:
+        """A record was handed over for writing: its names go to the gazetteer. New entities keep their
+        temporary keys unless ``entity_ids`` maps them to store ids."""
+        if entity_ids:
+            self.catalog.remap(entity_ids)
         self.sync_gazetteer()
 
     # -- one document -----------------------------------------------------------------------------------------

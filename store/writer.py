@@ -95,8 +95,12 @@ def upsert_relations(conn: Connection, counts: Counter[tuple[int, int, str]], id
     return ids, len(missing)
 
 
-def write_document(session: Session, rec: DocumentRecord) -> WriteResult:
-    """Insert one document with its chunks, new entities, mentions, aliases and relation evidence."""
+def write_document(session: Session, rec: DocumentRecord, earlier: dict[int, int] | None = None) -> WriteResult:
+    """Insert one document with its chunks, new entities, mentions, aliases and relation evidence.
+
+    Entity refs are store ids (> 0) or temporary keys (< 0): this record's new entities, or ones an earlier
+    record of the same ingest created, whose ids ``earlier`` gives.
+    """
     conn = session.connection()
     ids = _Ids(conn, (Document, Chunk, Entity, Mention, Relation))
     (doc_id,) = ids.take(Document, 1)
@@ -104,9 +108,10 @@ def write_document(session: Session, rec: DocumentRecord) -> WriteResult:
     new_ids = ids.take(Entity, len(rec.new_entities))
     mention_ids = ids.take(Mention, len(rec.mentions))
     key_to_id = {e.key: i for e, i in zip(rec.new_entities, new_ids)}
+    earlier = earlier or {}
 
     def eid(ref: int) -> int:
-        return ref if ref > 0 else key_to_id[ref]
+        return ref if ref > 0 else key_to_id.get(ref) or earlier[ref]
 
     now = _now()
     _insert(conn, Entity, [{"id": i, "name": e.name, "type": e.type, "description": e.description, "kb_id": None,
