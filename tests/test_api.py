@@ -349,3 +349,43 @@ def test_import_kb_string_aliases_are_not_split_into_characters(tmp_path: Path, 
     kg.import_kb(kb)
     aliases = {a for (a,) in rows(kg.path, "SELECT alias FROM aliases")}
     assert aliases <= {"Ada Lovelace", "Countess Lovelace"}
+
+
+def test_a_failed_write_stores_nothing_and_later_documents_keep_its_entities(tmp_path: Path, make_kg,
+                                                                               monkeypatch) -> None:
+    # Fault injection: the store refuses the first document. Its new entity ("Zorblax Industries") was already
+    # offered to linking, and the second document, extracted meanwhile, links to it: the entity must be created
+    # with the second document, and nothing of the first may be stored.
+    from sqlalchemy.exc import OperationalError
+
+    import kg.pipeline as pipeline
+
+    real = pipeline.write_document
+
+    def refuse_first(session, rec, earlier=None):  # type: ignore[no-untyped-def]
+        if rec.source.endswith("#a"):
+            raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+        return real(session, rec, earlier)
+
+    monkeypatch.setattr(pipeline, "write_document", refuse_first)
+    corpus = write(tmp_path, "c.jsonl", "".join(json.dumps(r) + "\n" for r in [
+        {"id": "a", "title": "Zorblax Industries", "text": "Zorblax Industries was founded in Leeds in 1901."},
+        {"id": "b", "title": "Leeds notes", "text": "Zorblax Industries moved to Sheffield in 1950."},
+        {"id": "c", "title": "York notes", "text": "York Minster stands in York."},
+    ]))
+    kg = make_kg()
+    report = kg.ingest([corpus])
+    assert [e.where.rsplit("#", 1)[-1] for e in report.errors] == ["a"]
+    assert "disk I/O error" in report.errors[0].reason and report.documents == 2
+    assert [d.source.rsplit("#", 1)[-1] for d in kg.documents()] == ["b", "c"]
+    zorblax = rows(kg.path, "SELECT e.id FROM entities e WHERE e.name = 'Zorblax Industries'")
+    assert len(zorblax) == 1
+    in_b = rows(kg.path, "SELECT DISTINCT m.entity_id FROM mentions m JOIN chunks c ON c.id = m.chunk_id "
+                         "JOIN documents d ON d.id = c.document_id WHERE m.surface = 'Zorblax Industries'")
+    assert in_b == zorblax
+    assert rows(kg.path, "SELECT count(*) FROM documents WHERE source LIKE '%#a'") == [(0,)]
+    # The catalog is reloaded after the failure: a new ingest of the first document links to the same entity.
+    monkeypatch.setattr(pipeline, "write_document", real)
+    again = kg.ingest([corpus])
+    assert (again.documents, again.skipped, again.errors) == (1, 2, [])
+    assert rows(kg.path, "SELECT count(*) FROM entities WHERE name = 'Zorblax Industries'") == [(1,)]
