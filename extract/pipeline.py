@@ -84,6 +84,8 @@ COMPONENTS: dict[str, Callable[[ExtractConfig, NER, EntityCatalog], Any]] = {
 
 
 _DETERMINERS = frozenset({"the", "a", "an"})
+_PARTICLES = frozenset({"de", "da", "di", "del", "della", "der", "den", "van", "von", "le", "la", "du", "des", "al",
+                        "el", "bin", "ibn", "ben", "dos", "das", "do", "y", "zu", "ter", "te"})
 # Last words that make a "PERSON" span a place, building or organisation named after someone ('Wayne Gretzky
 # Drive', 'Osaka Bay'): such names do not lend their words to short forms.
 NON_PERSON_HEADS = frozenset({
@@ -98,11 +100,13 @@ NON_PERSON_HEADS = frozenset({
 
 
 def trim(span: Span) -> Span | None:
-    """A name without the lowercase article or trailing possessive NER tends to include: 'the [EU]'s'."""
+    """A name without the leading lowercase words and trailing possessive NER tends to include: 'the [EU]'s',
+    'later [Irène Joliot-Curie]'."""
     start, end = span.start, span.end
     doc = span.doc
-    while start < end and doc[start].text in _DETERMINERS:
-        start += 1
+    while start < end and (doc[start].text in _DETERMINERS
+                            or (doc[start].is_lower and doc[start].is_alpha and doc[start].text not in _PARTICLES)):
+        start += 1  # 'the', and words like 'later' or 'former' that NER sweeps in: not 'de' of 'de Gaulle'
     while end > start and (doc[end - 1].text in ("'s", "’s", "'", "’") or doc[end - 1].is_punct):
         end -= 1
     if start == end:

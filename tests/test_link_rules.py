@@ -127,3 +127,25 @@ def test_a_street_named_after_a_person_lends_no_short_form(kg: KnowledgeGraph, t
     ms = linked(kg, doc)
     drive = ids_of(ms, "Wayne Gretzky Drive")
     assert drive and ids_of(ms, "Gretzky").isdisjoint(drive)
+
+
+@pytest.mark.parametrize(("text", "start", "end", "kept"), [
+    ("He met the United Kingdom delegation.", 2, 5, "United Kingdom"),
+    ("Frédéric married later Irène Joliot-Curie in 1926.", 2, 7, "Irène Joliot-Curie"),
+    ("A portrait of Charles de Gaulle hangs here.", 3, 6, "Charles de Gaulle"),
+    ("They admired de Gaulle's speech.", 2, 5, "de Gaulle"),
+    ("It was the .", 2, 4, None),
+])
+def test_trim_drops_swept_in_words_but_keeps_name_particles(text: str, start: int, end: int,
+                                                            kept: str | None) -> None:
+    from spacy.tokens import Span
+
+    from extract.ner import load_pipeline
+    from extract.pipeline import trim
+
+    nlp = load_pipeline(parser=False)
+    doc = nlp.make_doc(text)
+    out = trim(Span(doc, start, end, label="PERSON"))
+    assert (out.text if out is not None else None) == kept
+    if out is not None:
+        assert out.label_ == "PERSON"
