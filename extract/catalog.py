@@ -44,7 +44,6 @@ class EntityCatalog:
         self._by_folded: dict[str, set[int]] = defaultdict(set)
         self._by_acronym: dict[str, set[int]] = defaultdict(set)
         self._blocks: dict[str, set[str]] = defaultdict(set)
-        self._keys: dict[int, list[tuple[dict[str, set[int]], str]]] = defaultdict(list)  # ref -> its index keys
         self._temp = count(-1, -1)
         self.names_added: list[tuple[int, str]] = []  # (ref, name) since last drain: for the gazetteer
 
@@ -61,45 +60,17 @@ class EntityCatalog:
         norm = normalize(alias)
         if not norm or ref in self._by_norm.get(norm, ()):
             return
-        self._index(self._by_norm, norm, ref)
-        self._index(self._by_folded, fold_accents(norm), ref)  # both ways: 'Malmö' finds 'Malmo' and back
+        self._by_norm[norm].add(ref)
+        self._by_folded[fold_accents(norm)].add(ref)  # both ways: 'Malmö' finds 'Malmo' and back
         acr = acronym(alias)
         if acr:
-            self._index(self._by_acronym, acr, ref)
+            self._by_acronym[acr].add(ref)
         for tok in norm.split():
             if len(tok) >= 3:
                 self._blocks[tok].add(norm)
                 self._blocks["~" + tok[:4]].add(norm)
         if gazetteer or len(norm.split()) > 1:
             self.names_added.append((ref, alias))
-
-    def _index(self, index: dict[str, set[int]], key: str, ref: int) -> None:
-        if ref not in index[key]:
-            index[key].add(ref)
-            self._keys[ref].append((index, key))
-
-    def remap(self, mapping: dict[int, int]) -> None:
-        """Replace temporary refs by the ids the store gave them; touches only the remapped entries."""
-        if not mapping:
-            return
-        for old, new in mapping.items():
-            info = self.entities.pop(old)
-            info.ref = new
-            self.entities[new] = info
-            for index, key in self._keys.pop(old, ()):
-                index[key].discard(old)
-                index[key].add(new)
-                self._keys[new].append((index, key))
-        for new in mapping.values():  # neighbour sets are symmetric: fix the other side of each edge
-            for nb in self.entities[new].neighbours:
-                other = self.entities.get(mapping.get(nb, nb))
-                if other is not None and other.neighbours & mapping.keys():
-                    other.neighbours = {mapping.get(r, r) for r in other.neighbours}
-        for new in mapping.values():
-            info = self.entities[new]
-            if info.neighbours & mapping.keys():
-                info.neighbours = {mapping.get(r, r) for r in info.neighbours}
-        self.names_added = [(mapping.get(r, r), n) for r, n in self.names_added]
 
     def add_cooccurrence(self, a: int, b: int) -> None:
         if a != b:

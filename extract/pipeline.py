@@ -204,11 +204,9 @@ class Extractor:
                 yield self.extract(src, pending)
                 pending = []
 
-    def committed(self, entity_ids: dict[int, int] | None = None) -> None:
-        """A record was handed over for writing: its names go to the gazetteer. New entities keep their
-        temporary keys unless ``entity_ids`` maps them to store ids."""
-        if entity_ids:
-            self.catalog.remap(entity_ids)
+    def committed(self) -> None:
+        """A record was handed over to the store: its new names go to the gazetteer. Its new entities keep
+        their temporary keys in the catalog; the writer maps them to store ids."""
         self.sync_gazetteer()
 
     # -- one document -----------------------------------------------------------------------------------------

@@ -86,25 +86,6 @@ def test_fuzzy_candidates_are_spelling_variants_only(catalog: EntityCatalog) -> 
     assert catalog.candidates("Rutherford") == []  # ...and a part of a name is not the name
 
 
-def test_remap_replaces_temporary_refs_everywhere() -> None:
-    c = EntityCatalog()
-    c.add_entity(10, "Paris", "GPE")
-    tmp = c.add_entity(None, "Centre National de la Recherche Scientifique", "ORG").ref
-    other = c.add_entity(None, "Irène Joliot-Curie", "PERSON").ref
-    assert tmp < 0 and other < 0
-    c.add_cooccurrence(tmp, 10)
-    c.add_cooccurrence(tmp, other)
-    c.remap({tmp: 42, other: 43})
-    assert set(c.entities) == {10, 42, 43} and c.entities[42].ref == 42
-    assert kinds(c, "Centre National de la Recherche Scientifique") == {42: "exact"}
-    assert kinds(c, "CNRS") == {42: "acronym"}
-    assert kinds(c, "Irene Joliot-Curie") == {43: "exact"}  # the folded key moved too
-    assert c.entities[10].neighbours == {42}
-    assert c.entities[42].neighbours == {10, 43} and c.entities[43].neighbours == {42}
-    assert {r for r, _ in c.drain_names()} == {10, 42, 43}
-
-
-# -- linking -------------------------------------------------------------------------------------------------
 def test_type_compatibility() -> None:
     assert type_compat("PERSON", "PERSON") == 1.0
     assert type_compat("GPE", "LOC") == 0.85
