@@ -109,8 +109,8 @@ def trim(span: Span) -> Span | None:
         start += 1  # 'the', and words like 'later' or 'former' that NER sweeps in: not 'de' of 'de Gaulle'
     while end > start and (doc[end - 1].text in ("'s", "’s", "'", "’") or doc[end - 1].is_punct):
         end -= 1
-    if start == end:
-        return None
+    if start == end or not any(c.isalnum() for c in doc[start:end].text):
+        return None  # nothing of a name left, or never was ('−', '←')
     return span if (start, end) == (span.start, span.end) else Span(doc, start, end, label=span.label_)
 
 

@@ -23,8 +23,10 @@ from kg.types import EntityCard, IngestReport, MergeInfo, Neighborhood
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# No emoji codes: "corpus.jsonl:100: ..." must not become "corpus.jsonl💯 ...".
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+ERRORS_PER_FILE = 5
 
 
 @dataclass
@@ -125,10 +127,22 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], db_path: str | None, quie
         _emit_json(report.to_dict())
     else:
         _print_ingest(report, str(g.path))
-    for failure in report.errors:
-        err.print(f"[red]error[/red] {escape(str(failure))}")
+    _print_errors(report)
     if report.errors:
         ctx.exit(1)
+
+
+def _print_errors(report: IngestReport) -> None:
+    """One line per failure, at most a few per file (``--json`` lists them all)."""
+    per_file: dict[str, int] = {}
+    for failure in report.errors:
+        path = failure.where.rsplit(":", 1)[0] if failure.where.rsplit(":", 1)[-1].isdigit() else failure.where
+        per_file[path] = per_file.get(path, 0) + 1
+        if per_file[path] <= ERRORS_PER_FILE:
+            err.print(f"[red]error[/red] {escape(str(failure))}")
+    for path, n in per_file.items():
+        if n > ERRORS_PER_FILE:
+            err.print(f"[red]error[/red] {escape(path)}: {n - ERRORS_PER_FILE} more errors (see --json)")
 
 
 def _ingest_with_progress(g: KnowledgeGraph, paths: list[str], show: bool) -> IngestReport:

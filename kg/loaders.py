@@ -179,10 +179,17 @@ class JSONLLoader(BaseLoader):
     def __init__(self, path: Path):
         self.path = path
 
+    # A file whose first this-many lines are objects without "text" (queries, labels) is no corpus at all:
+    # one error for the file instead of one per line.
+    NOT_A_CORPUS_AFTER = 20
+
     def lazy_load(self) -> Iterator[Document]:  # yields LoadError instances for bad lines
         text = read_text(self.path)
         seen: set[str] = set()
         base = str(self.path.resolve())
+        shapeless: list[LoadError] = []  # held back until a line turns out to be a document
+        keys: list[str] = []
+        any_doc = False
         for n, line in enumerate(text.split("\n"), 1):
             if not line.strip():
                 continue
@@ -193,8 +200,19 @@ class JSONLLoader(BaseLoader):
                 yield LoadError(where, f"malformed JSON ({e.msg} at column {e.colno})")  # type: ignore[misc]
                 continue
             if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                yield LoadError(where, 'each line must be an object with a string "text"')  # type: ignore[misc]
+                error = LoadError(where, 'each line must be an object with a string "text"')
+                if any_doc:
+                    yield error  # type: ignore[misc]
+                    continue
+                shapeless.append(error)
+                keys = keys or (list(obj)[:6] if isinstance(obj, dict) else [])
+                if len(shapeless) >= self.NOT_A_CORPUS_AFTER:
+                    break
                 continue
+            if not any_doc:
+                any_doc = True
+                yield from shapeless  # type: ignore[misc]
+                shapeless = []
             rid = str(obj.get("id", n))
             if rid in seen:
                 yield LoadError(where, f"duplicate id {rid!r}")  # type: ignore[misc]
@@ -212,6 +230,9 @@ class JSONLLoader(BaseLoader):
             if not title:
                 doc.metadata["title"] = rid
             yield doc
+        if shapeless and not any_doc:
+            found = f" (its lines have {', '.join(keys)})" if keys else ""
+            yield LoadError(str(self.path), f'not a document file: no line is an object with a string "text"{found}')  # type: ignore[misc]
 
 
 LOADERS: dict[str, type[BaseLoader]] = {

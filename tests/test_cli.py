@@ -505,3 +505,19 @@ def test_ingest_small_chunk_size_alone_is_accepted(tmp_path: Path) -> None:
     r = kg("ingest", str(good), "--chunk-size", "100", "--db", str(tmp_path / "kg.db"), "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["documents"] == 1
+
+
+def test_ingest_errors_are_capped_per_file_and_printed_verbatim(tmp_path: Path) -> None:
+    # 150 malformed lines beside one good one: five lines printed for the file, then a count; the JSON report
+    # keeps all of them. "file:100:" must print as written, not as an emoji code.
+    lines = ["{broken"] * 150 + ['{"id": "ok", "text": "Marie Curie lived in Paris."}']
+    corpus = write(tmp_path, "c.jsonl", "\n".join(lines) + "\n")
+    db = str(tmp_path / "kg.db")
+    r = kg("ingest", str(corpus), "--db", db, "--quiet")
+    assert r.exit_code == 1
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error")]
+    assert len(errors) == 6 and errors[-1] == f"error {corpus}: 145 more errors (see --json)"
+    assert "💯" not in r.stderr
+    report = json.loads(kg("ingest", str(corpus), "--db", str(tmp_path / "other.db"), "--json").stdout)
+    assert len(report["errors"]) == 150 and report["documents"] == 1
+    assert f"{corpus}:100" in {e["where"] for e in report["errors"]}

@@ -265,3 +265,17 @@ def test_sample_folder_loads_every_document() -> None:
     assert len(docs) == 23
     assert len({d.metadata["source"] for d in docs}) == 23
     assert all(d.metadata["title_explicit"] for d in docs)
+
+
+def test_jsonl_without_any_document_line_is_one_error_for_the_file(tmp_path: Path) -> None:
+    # A queries or labels file passed by mistake: one error naming the file and what its lines hold.
+    lines = "".join(f'{{"id": "q{i}", "question": "Who?", "answers": ["x"]}}\n' for i in range(40))
+    items = list(load(write(tmp_path, "queries.jsonl", lines)))
+    assert len(items) == 1 and isinstance(items[0], LoadError)
+    assert items[0].where == str(tmp_path / "queries.jsonl")
+    assert "not a document file" in items[0].reason and "id, question, answers" in items[0].reason
+    # The same lines before real documents are reported one by one, and the documents still load.
+    mixed = write(tmp_path, "mixed.jsonl", '{"id": "q1", "question": "Who?"}\n{"id": "d1", "text": "Paris."}\n')
+    out = list(load(mixed))
+    assert [type(x).__name__ for x in out] == ["LoadError", "Document"]
+    assert out[0].where == f"{mixed}:1"
