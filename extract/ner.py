@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -41,13 +42,22 @@ def load_pipeline(model: str = DEFAULT_MODEL, parser: bool = True) -> Language:
     return nlp
 
 
+def default_processes() -> int:
+    """One spaCy worker per available core, at most four (more rarely pays for their memory)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
 class NER:
     """The NER stage: streams texts through spaCy once and hands back parsed Docs in order."""
 
     name = "ner"
 
     def __init__(self, model: str = DEFAULT_MODEL, parser: bool = True, batch_size: int = 64,
-                 n_process: int = 1, labels: frozenset[str] = ENTITY_LABELS):
+                 n_process: int = 0, labels: frozenset[str] = ENTITY_LABELS):
         self.nlp = load_pipeline(model, parser)
         self.parser = parser
         self.batch_size = batch_size
@@ -56,7 +66,7 @@ class NER:
         self.n_process_hint: int | None = None  # how many texts are coming, when the caller knows
 
     def pipe(self, items: Iterable[tuple[str, Any]]) -> Iterator[tuple[Doc, Any]]:
-        n_process = self.n_process
+        n_process = self.n_process or default_processes()
         if self.n_process_hint is not None and self.n_process_hint < 2 * self.batch_size:
             n_process = 1  # starting worker processes costs more than it saves on small inputs
         # Contexts stay in this process: spaCy's as_tuples would tokenize and serialise every text here before

@@ -49,7 +49,7 @@ class ExtractConfig:
     model: str = DEFAULT_MODEL
     parser: bool = True
     batch_size: int = 64
-    n_process: int = 1
+    n_process: int = 0  # spaCy worker processes; 0: one per core, at most four (one for small inputs)
     labels: frozenset[str] = ENTITY_LABELS
     components: tuple[str, ...] = ("ner", "gazetteer", "linker", "relations")
     link: LinkConfig = field(default_factory=LinkConfig)

@@ -95,7 +95,8 @@ def cli(ctx: click.Context, db_path: str | None) -> None:
 @click.option("--chunk-size", type=click.IntRange(min=50), default=None, help="Characters per chunk (default 1200).")
 @click.option("--chunk-overlap", type=click.IntRange(min=0), default=None, help="Overlap between chunks (default 150).")
 @click.option("--no-parser", is_flag=True, help="Skip the dependency parser: faster, predicates become related_to.")
-@click.option("--processes", type=click.IntRange(min=1), default=None, help="spaCy worker processes.")
+@click.option("--processes", type=click.IntRange(min=1), default=None,
+              help="spaCy worker processes (default: one per core, at most four).")
 @json_option
 @click.pass_context
 @user_errors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,24 @@ def test_components_can_be_switched_off(tmp_path: Path, make_kg, docs: dict[str,
     # No gazetteer: the film title that NER misses in the notes is not found there.
     assert "Blue Orchard Summer" not in {m[0] for m in mentions(kg, docs["notes.txt"])}
     assert {m[0] for m in mentions(kg, docs["born.txt"])} >= {"Marie Curie", "Warsaw"}
+
+
+def test_worker_processes_keep_every_document_with_its_own_text(tmp_path: Path, make_kg) -> None:
+    # Enough passages for spaCy worker processes (over two batches): each document's mentions must come from its
+    # own text, so the contexts kept in this process line up with the Docs coming back from the workers.
+    people = ["Marie Curie", "Niels Bohr", "Lise Meitner", "Otto Hahn", "Enrico Fermi", "Max Planck", "Paul Dirac"]
+    cities = ["Paris", "Copenhagen", "Vienna", "Berlin", "Rome", "Munich", "Bristol"]
+    records = [{"id": f"p{i}", "title": f"Passage {i}",
+                "text": f"In {1900 + i} {people[i % 7]} gave a lecture in {cities[(i * 3) % 7]}."} for i in range(140)]
+    corpus = write(tmp_path, "many.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    kg = make_kg(config=KGConfig(extract=ExtractConfig(n_process=2)))
+    report = kg.ingest([corpus])
+    assert report.errors == [] and report.documents == 140
+    got = rows(kg.path, "SELECT d.source, m.surface FROM mentions m JOIN chunks c ON c.id = m.chunk_id "
+                        "JOIN documents d ON d.id = c.document_id")
+    by_doc: dict[str, set[str]] = {}
+    for source, surface in got:
+        by_doc.setdefault(source.rsplit("#", 1)[-1], set()).add(surface)
+    for i, r in enumerate(records):
+        assert by_doc[r["id"]] <= {people[i % 7], cities[(i * 3) % 7]}, (r, by_doc[r["id"]])
+        assert cities[(i * 3) % 7] in by_doc[r["id"]]
