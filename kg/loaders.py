@@ -246,7 +246,10 @@ def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path | LoadError]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            yield from sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES)
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES)
+            if not found:
+                yield LoadError(str(p), f"folder holds no {', '.join(SUFFIXES)} files")
+            yield from found
         elif p.is_file():
             if p.suffix.lower() in SUFFIXES:
                 yield p

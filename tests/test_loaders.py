@@ -279,3 +279,12 @@ def test_jsonl_without_any_document_line_is_one_error_for_the_file(tmp_path: Pat
     out = list(load(mixed))
     assert [type(x).__name__ for x in out] == ["LoadError", "Document"]
     assert out[0].where == f"{mixed}:1"
+
+
+def test_folder_without_supported_files_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    write(tmp_path / "other", "notes.docx", "not supported")
+    out = list(expand_paths([tmp_path / "empty", tmp_path / "other"]))
+    assert [(type(x).__name__, x.where) for x in out] == [("LoadError", str(tmp_path / "empty")),
+                                                         ("LoadError", str(tmp_path / "other"))]
+    assert "folder holds no .txt" in out[0].reason
