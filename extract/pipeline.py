@@ -134,8 +134,7 @@ class _Local:
     """What one document has linked so far: its names, surname tokens and acronyms."""
 
     by_norm: dict[str, int] = field(default_factory=dict)
-    persons: list[tuple[int, frozenset[str]]] = field(default_factory=list)  # (ref, name tokens), in text order
-    full_names: list[tuple[int, list[str]]] = field(default_factory=list)  # (ref, name tokens) of persons
+    persons: list[tuple[int, list[str]]] = field(default_factory=list)  # (ref, name tokens), in text order
     by_acronym: dict[str, int] = field(default_factory=dict)
     context: set[int] = field(default_factory=set)
     firm: set[int] = field(default_factory=set)  # refs whose type is known, not guessed by NER (KB, title)
@@ -146,8 +145,7 @@ class _Local:
         self.by_norm.setdefault(norm, ref)
         self.context.add(ref)
         if label == "PERSON" and len(norm.split()) > 1 and norm.split()[-1] not in NON_PERSON_HEADS:
-            self.persons.append((ref, frozenset(norm.split())))
-            self.full_names.append((ref, norm.split()))
+            self.persons.append((ref, norm.split()))
         acr = acronym(surface)
         if acr:
             self.by_acronym.setdefault(acr, ref)
@@ -350,13 +348,13 @@ class Extractor:
             # A short form ("Schneider" after "Willi Schneider") names the latest person whose name contains it;
             # NER often mislabels a lone surname, so its label is not trusted here.
             # In a document about a person, their surname means them ("Curie" in "Marie Curie" after "Pierre Curie").
-            fits_name = [r for r, name in reversed(local.persons) if toks < name]
+            fits_name = [r for r, name in reversed(local.persons) if toks < set(name)]
             ref = local.about if local.about in fits_name else next(iter(fits_name), None)
             if ref is not None and fits_here(ref):
                 return ref, 0.9
         if len(toks) > 1 and label in ("PERSON", UNKNOWN):
             # The same person with initials: 'J. H. Dearle' and 'John Henry Dearle'.
-            ref = next((r for r, name in reversed(local.full_names) if same_person(norm.split(), name)), None)
+            ref = next((r for r, name in reversed(local.persons) if same_person(norm.split(), name)), None)
             if ref is not None and fits_here(ref):
                 return ref, 0.85
         if looks_like_acronym(surface):
