@@ -11,6 +11,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,3 +96,16 @@ def make_kg(tmp_path: Path) -> Iterator[Callable[..., KnowledgeGraph]]:
     yield make
     for kg in made:
         kg.close()
+
+
+def read_graph(path: Path, fmt: str) -> Any:
+    """An exported graph read back with networkx, whatever the format."""
+    import json
+
+    import networkx as nx
+
+    if fmt == "graphml":
+        return nx.read_graphml(path)
+    if fmt == "gexf":
+        return nx.read_gexf(path)
+    return nx.node_link_graph(json.loads(path.read_text(encoding="utf-8")), edges="edges")

@@ -6,9 +6,8 @@ import json
 from collections import deque
 from pathlib import Path
 
-import networkx as nx
 import pytest
-from conftest import KB_SAMPLE, SAMPLE_DOCS, rows, snapshot, write
+from conftest import KB_SAMPLE, SAMPLE_DOCS, read_graph, rows, snapshot, write
 
 from kg.api import KGError, KnowledgeGraph, NotFound
 from kg.types import FileError, IngestReport
@@ -149,12 +148,7 @@ def test_export_reads_back_with_the_same_graph(sample_kg: KnowledgeGraph, tmp_pa
     g = sample_kg.graph()
     assert (info.format, info.nodes, info.edges) == (fmt, g.number_of_nodes(), g.number_of_edges())
     assert info.nodes > 100 and info.edges > 100
-    if fmt == "graphml":
-        back = nx.read_graphml(out)
-    elif fmt == "gexf":
-        back = nx.read_gexf(out)
-    else:
-        back = nx.node_link_graph(json.loads(out.read_text(encoding="utf-8")), edges="edges")
+    back = read_graph(out, fmt)
     assert (back.number_of_nodes(), back.number_of_edges()) == (info.nodes, info.edges)
     names = sorted(str(d.get("name", d.get("label"))) for _, d in back.nodes(data=True))
     assert names == sorted(d["name"] for _, d in g.nodes(data=True))

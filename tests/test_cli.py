@@ -14,7 +14,7 @@ import click
 import networkx as nx
 import pytest
 from click.testing import CliRunner, Result
-from conftest import KB_SAMPLE, SAMPLE, SAMPLE_DOCS, rows, snapshot, write
+from conftest import KB_SAMPLE, SAMPLE, SAMPLE_DOCS, read_graph, rows, snapshot, write
 
 from kg.cli import cli
 
@@ -225,12 +225,7 @@ def test_export_formats_read_back_with_networkx(sample: tuple[Path, dict[str, An
     stats = kg_json("stats", "--db", str(db))
     assert (info["path"], info["format"]) == (str(out), fmt)
     assert (info["nodes"], info["edges"]) == (stats["entities"], stats["relations"])
-    if fmt == "graphml":
-        back = nx.read_graphml(out)
-    elif fmt == "gexf":
-        back = nx.read_gexf(out)
-    else:
-        back = nx.node_link_graph(json.loads(out.read_text(encoding="utf-8")), edges="edges")
+    back = read_graph(out, fmt)
     assert (back.number_of_nodes(), back.number_of_edges()) == (stats["entities"], stats["relations"])
     names = sorted(str(d.get("name", d.get("label"))) for _, d in back.nodes(data=True))
     assert names == sorted(n for (n,) in rows(db, "SELECT name FROM entities WHERE merged_into_id IS NULL"))

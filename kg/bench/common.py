@@ -45,6 +45,13 @@ def read_jsonl(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
     return rows
 
 
+def bare_ner(model: str) -> Any:
+    """The peer both benchmarks compare against: spaCy with its tokenizer, tok2vec and NER only."""
+    import spacy
+
+    return spacy.load(model, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+
+
 class PeakRSS:
     """Samples the resident memory of this process plus its children (spaCy workers) in a thread."""
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from extract.normalize import normalize
 from kg.api import KGConfig, KGError, KnowledgeGraph
-from kg.bench.common import find_file
+from kg.bench.common import bare_ner, find_file
 from store.schema import Chunk, Document, Mention, RelationEvidence
 
 GOLD_TYPES = ("PER", "ORG", "LOC", "MISC")
@@ -151,11 +151,9 @@ def run_extract_bench(dataset: str | Path, limit: int | None = None, processes: 
     config.extract.n_process = processes
     say = (lambda m: progress.print(f"[dim]{m}[/dim]")) if progress is not None else (lambda m: None)
 
-    import spacy
-
     say(f"bare spaCy NER over {len(docs)} documents…")
     t0 = time.perf_counter()
-    nlp = spacy.load(config.extract.model, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+    nlp = bare_ner(config.extract.model)
     bare = [[(e.start_char, e.end_char, normalize(e.text)) for e in doc.ents if e.label_ in config.extract.labels]
             for doc in nlp.pipe((d.text for d in docs), batch_size=64, n_process=processes)]
     bare_s = time.perf_counter() - t0

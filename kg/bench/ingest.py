@@ -12,14 +12,12 @@ from rich.table import Table
 
 from extract.ner import DEFAULT_MODEL
 from kg.api import KGConfig, KnowledgeGraph
-from kg.bench.common import PeakRSS, find_file, read_jsonl
+from kg.bench.common import PeakRSS, bare_ner, find_file, read_jsonl
 
 
 def bare_ner_pass(texts: list[str], model: str, processes: int, batch_size: int) -> int:
     """The peer: spaCy's tokenizer, tok2vec and NER only, streamed with the same batching; returns entities."""
-    import spacy
-
-    nlp = spacy.load(model, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+    nlp = bare_ner(model)
     return sum(len(doc.ents) for doc in nlp.pipe(texts, batch_size=batch_size, n_process=processes))
 
 
