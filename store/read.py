@@ -157,3 +157,11 @@ def documents_of(session: Session, entity_id: int) -> list[tuple[int, str, str, 
 
 def merge_log(session: Session) -> list[MergeLog]:
     return list(session.scalars(select(MergeLog).order_by(MergeLog.id)))
+
+
+def chunks_by_id(session: Session, ids: list[int]) -> dict[int, tuple]:
+    """chunk id -> (document id, ord, text, start_char, end_char, source, title)."""
+    q = (select(Chunk.id, Chunk.document_id, Chunk.ord, Chunk.text, Chunk.start_char, Chunk.end_char,
+                Document.source, Document.title)
+         .join(Document, Document.id == Chunk.document_id).where(Chunk.id.in_(ids)))
+    return {r[0]: tuple(r[1:]) for r in session.execute(q)}

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -149,3 +150,35 @@ class MergeLog(Base):
     moved: Mapped[dict] = mapped_column(JSON, default=dict)
     undone: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class ChunkVector(Base):
+    """A chunk's sparse word-piece vector (term ids and weights as little-endian arrays) from ``encoder``."""
+
+    __tablename__ = "chunk_vectors"
+
+    chunk_id: Mapped[int] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), primary_key=True)
+    encoder: Mapped[str] = mapped_column(String)
+    terms: Mapped[bytes] = mapped_column(LargeBinary)  # int32
+    weights: Mapped[bytes] = mapped_column(LargeBinary)  # float32
+
+
+class ChunkEmbedding(Base):
+    """A chunk's dense embedding (float32 array) from ``encoder``."""
+
+    __tablename__ = "chunk_embeddings"
+
+    chunk_id: Mapped[int] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), primary_key=True)
+    encoder: Mapped[str] = mapped_column(String)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class EntityEmbedding(Base):
+    """An entity's dense embedding of ``text`` (its name and type); stale once the name changes."""
+
+    __tablename__ = "entity_embeddings"
+
+    entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"), primary_key=True)
+    encoder: Mapped[str] = mapped_column(String)
+    text: Mapped[str] = mapped_column(String)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)

@@ -36,6 +36,9 @@ TABLES = {
     "relations": "id, head_id, tail_id, predicate, weight",
     "relation_evidence": "id, relation_id, chunk_id, head_mention_id, tail_mention_id, predicate, sent_start, sent_end",
     "merge_log": "id, action, kept_id, merged_id, kept_name, merged_name, moved, undone",
+    "chunk_vectors": "chunk_id, encoder, terms, weights",
+    "chunk_embeddings": "chunk_id, encoder, vector",
+    "entity_embeddings": "entity_id, encoder, text, vector",
 }
 
 

@@ -15,7 +15,8 @@ from conftest import rows
 from store.db import MIGRATIONS, Database, make_engine, migrate
 from store.schema import Base
 
-TABLES = {"documents", "chunks", "entities", "aliases", "mentions", "relations", "relation_evidence", "merge_log"}
+TABLES = {"documents", "chunks", "entities", "aliases", "mentions", "relations", "relation_evidence", "merge_log",
+          "chunk_vectors", "chunk_embeddings", "entity_embeddings"}
 
 
 def head() -> str:
@@ -88,3 +89,23 @@ def test_command_line_style_upgrade_with_a_db_argument(tmp_path: Path) -> None:
     command.upgrade(cfg, "head")
     assert tables(path) == TABLES
     assert rows(path, "SELECT version_num FROM alembic_version") == [(head(),)]
+
+
+def test_a_store_from_before_the_index_tables_upgrades_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    engine = make_engine(path)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.connect() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0001")
+            conn.exec_driver_sql("INSERT INTO entities (id, name, type, created_at) VALUES (1, 'Warsaw', 'GPE', "
+                                 "'2026-01-01 00:00:00')")
+            conn.commit()
+        assert "chunk_vectors" not in tables(path)
+        migrate(engine)
+    finally:
+        engine.dispose()
+    assert tables(path) == TABLES
+    assert rows(path, "SELECT name FROM entities") == [("Warsaw",)]
