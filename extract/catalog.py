@@ -48,6 +48,20 @@ class EntityCatalog:
         self.names_added: list[tuple[int, str]] = []  # (ref, name) since last drain: for the gazetteer
 
     # -- building ---------------------------------------------------------------------------------------------
+    @classmethod
+    def from_rows(cls, entities: list[tuple], aliases: list[tuple], pairs: list[tuple]) -> EntityCatalog:
+        """A catalog from store rows: (id, name, type, description, is_kb, mentions), (id, alias), (id, id)."""
+        catalog = cls()
+        for i, name, typ, desc, kb, n in entities:
+            catalog.add_entity(i, name, typ, description=desc, kb=kb, mentions=n)
+        for eid, alias in aliases:
+            if eid in catalog.entities:
+                catalog.add_alias(eid, alias)
+        for h, t in pairs:
+            if h in catalog.entities and t in catalog.entities:
+                catalog.add_cooccurrence(h, t)
+        return catalog
+
     def add_entity(self, ref: int | None, name: str, type: str, *, description: str | None = None,
                    kb: bool = False, mentions: int = 0) -> EntityInfo:
         ref = next(self._temp) if ref is None else ref

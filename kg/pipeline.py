@@ -26,18 +26,8 @@ Progress = Callable[[int, int], None]  # (documents done, chunks done)
 
 def load_catalog(db: Database) -> EntityCatalog:
     """The linking catalog as the store has it now."""
-    catalog = EntityCatalog()
     with db.read() as s:
-        ents, aliases, pairs = read.catalog_rows(s)
-    for i, name, typ, desc, kb, n in ents:
-        catalog.add_entity(i, name, typ, description=desc, kb=kb, mentions=n)
-    for eid, alias in aliases:
-        if eid in catalog.entities:
-            catalog.add_alias(eid, alias)
-    for h, t in pairs:
-        if h in catalog.entities and t in catalog.entities:
-            catalog.add_cooccurrence(h, t)
-    return catalog
+        return EntityCatalog.from_rows(*read.catalog_rows(s))
 
 
 def content_hash(text: str) -> str:
