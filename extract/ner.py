@@ -19,6 +19,20 @@ ENTITY_LABELS = frozenset(
 _ALL_PIPES = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "ner", "senter")
 
 
+def _cache_msgpack_decoders() -> None:
+    """Docs come back from spaCy's worker processes as msgpack, and srsly looks its decoders up in the
+    entry-point registry on every unpack: about a millisecond per Doc, all of it in the main process. The
+    decoders are registered when srsly is imported and do not change afterwards, so look them up once."""
+    import srsly.msgpack as sm
+
+    registry = sm.msgpack_decoders
+    if getattr(registry, "_kg_cached", False):
+        return
+    decoders = registry.get_all()
+    registry.get_all = lambda: dict(decoders)  # type: ignore[method-assign]
+    registry._kg_cached = True  # type: ignore[attr-defined]
+
+
 @Language.component("kg_drop_tensor")
 def drop_tensor(doc: Doc) -> Doc:
     """Drop tok2vec's per-token vectors once the pipes have used them: later stages never read them, and a
@@ -78,5 +92,7 @@ class NER:
                 contexts.append(ctx)
                 yield text
 
+        if n_process > 1:
+            _cache_msgpack_decoders()
         for doc in self.nlp.pipe(texts(), batch_size=self.batch_size, n_process=n_process):
             yield doc, contexts.popleft()
