@@ -28,6 +28,7 @@ demo: install
 	$(KG) entities --top 10
 	$(KG) entity "Marie Curie" --mentions 3
 	$(KG) neighbors "Radium Institute"
+	$(KG) search "Who founded the institute where Irène Joliot-Curie worked?" -k 3 --explain
 	$(KG) export --format graphml --out demo/graph.graphml
 
 test: install

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 from rapidfuzz import fuzz, process
@@ -33,6 +37,8 @@ from kg.types import (
     RelationInfo,
     Stats,
 )
+from retrieve.models import ModelNotFound
+from retrieve.retriever import MODES, Retriever, RetrieverConfig, SearchReport, SearchResult
 from store import read
 from store.db import Database
 from store.graph import entity_graph
@@ -42,6 +48,9 @@ from store.merge import unmerge as unmerge_entity
 from store.records import KBEntity
 from store.schema import Entity
 from store.writer import import_kb
+
+if TYPE_CHECKING:
+    from retrieve.langchain_retriever import KGRetriever
 
 DEFAULT_DB = "kg.db"
 EXPORT_FORMATS = ("graphml", "gexf", "json")
@@ -67,12 +76,19 @@ class NotFound(KGError):
 class KGConfig:
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     chunk: ChunkConfig = field(default_factory=ChunkConfig)
+    retrieve: RetrieverConfig = field(default_factory=RetrieverConfig)
 
     @classmethod
     def from_env(cls) -> KGConfig:
+        """Defaults, with models overridden by $KG_SPACY_MODEL, $KG_SPARSE_MODEL and $KG_DENSE_MODEL."""
         cfg = cls()
         if os.environ.get("KG_SPACY_MODEL"):
             cfg.extract.model = os.environ["KG_SPACY_MODEL"]
+            cfg.retrieve.spacy_model = os.environ["KG_SPACY_MODEL"]
+        if os.environ.get("KG_SPARSE_MODEL"):
+            cfg.retrieve.sparse_model = os.environ["KG_SPARSE_MODEL"]
+        if os.environ.get("KG_DENSE_MODEL"):
+            cfg.retrieve.dense_model = os.environ["KG_DENSE_MODEL"]
         return cfg
 
 
@@ -97,6 +113,7 @@ class KnowledgeGraph:
         self.config = config or KGConfig.from_env()
         self.db = Database(self.path)
         self._extractor: Extractor | None = None
+        self._retriever: Retriever | None = None
 
     def close(self) -> None:
         self.db.close()
@@ -115,11 +132,73 @@ class KnowledgeGraph:
         return self._extractor
 
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None,
-               on_total: Callable[[int], None] | None = None) -> IngestReport:
-        """Load, chunk, extract and store files and folders; unchanged documents are skipped."""
+               on_total: Callable[[int], None] | None = None, index: bool = True) -> IngestReport:
+        """Load, chunk, extract and store files and folders; unchanged documents are skipped. Then, unless
+        ``index`` is false, encode the new chunks and entities for search (``index()`` does it later)."""
         if isinstance(paths, (str, Path)):
             paths = [paths]
-        return Ingestor(self.db, self.extractor, Chunker(self.config.chunk)).run(paths, progress, on_total)
+        loading = None
+        if index:  # the retrieval models load while the spaCy workers start and extract
+            loading = threading.Thread(target=self._load_retrieval_models, name="kg-load-models", daemon=True)
+            loading.start()
+        report = Ingestor(self.db, self.extractor, Chunker(self.config.chunk)).run(paths, progress, on_total)
+        if loading is not None:
+            loading.join()
+        if index and report.documents:
+            t0 = time.perf_counter()
+            self.index()
+            report.seconds = round(report.seconds + time.perf_counter() - t0, 3)
+        return report
+
+    # -- retrieval --------------------------------------------------------------------------------------------
+    @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            self._retriever = Retriever(self.db, self.config.retrieve)
+        return self._retriever
+
+    def _load_retrieval_models(self) -> None:
+        with contextlib.suppress(Exception):  # a model that fails to load says why when indexing needs it
+            self.retriever.splade  # noqa: B018
+            self.retriever.dense  # noqa: B018
+
+    def index(self) -> dict[str, int]:
+        """Encode what the store has no current vectors for (new chunks and entities); ``ingest`` calls it."""
+        try:
+            return self.retriever.sync()
+        except ModelNotFound as e:
+            raise KGError(str(e)) from None
+
+    def warm_up(self) -> None:
+        """Load the retrieval models and build the index now rather than on the first search."""
+        self.index()
+        self.retriever.warm_up()
+
+    def search(self, query: str, k: int = 8, mode: str = "hybrid", *, entities: bool = True,
+               dense: bool | None = None) -> list[SearchResult]:
+        """Chunks ranked for ``query``, each with its score breakdown (matched word pieces and entities, the
+        graph path from a query entity). Modes: sparse, graph, hybrid, dense."""
+        return self.search_report(query, k, mode, entities=entities, dense=dense).results
+
+    def as_retriever(self, k: int = 8, mode: str = "hybrid", **search_kwargs: Any) -> KGRetriever:
+        """This graph's search as a LangChain retriever (``search_kwargs``: entities, dense)."""
+        from retrieve.langchain_retriever import KGRetriever
+
+        if mode not in MODES:
+            raise KGError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        return KGRetriever(retriever=self.retriever, k=k, mode=mode, search_kwargs=search_kwargs)
+
+    def search_report(self, query: str, k: int = 8, mode: str = "hybrid", *, entities: bool = True,
+                      dense: bool | None = None) -> SearchReport:
+        """``search`` plus the entities found in the query and the time taken."""
+        if k < 1:
+            raise KGError(f"k must be at least 1, not {k}")
+        try:
+            return self.retriever.search(query, k, mode, entities=entities, dense=dense)
+        except ModelNotFound as e:
+            raise KGError(str(e)) from None
+        except ValueError as e:
+            raise KGError(str(e)) from None
 
     def import_kb(self, path: str | Path) -> KBImportReport:
         """Seed entities from a JSONL knowledge base: one {id, name, aliases, description, type} a line."""

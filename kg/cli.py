@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ from rich.table import Table
 from kg.api import EXPORT_FORMATS, KGConfig, KGError, KnowledgeGraph, default_db
 from kg.chunking import ChunkConfig
 from kg.types import EntityCard, IngestReport, MergeInfo, Neighborhood
+from retrieve.retriever import FUSIONS, MODES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -97,11 +98,12 @@ def cli(ctx: click.Context, db_path: str | None) -> None:
 @click.option("--no-parser", is_flag=True, help="Skip the dependency parser: faster, predicates become related_to.")
 @click.option("--processes", type=click.IntRange(min=1), default=None,
               help="spaCy worker processes (default: one per core, at most four).")
+@click.option("--dense", is_flag=True, help="Also embed chunks for the dense channel (kept current from then on).")
 @json_option
 @click.pass_context
 @user_errors
 def ingest(ctx: click.Context, paths: tuple[str, ...], db_path: str | None, quiet: bool, chunk_size: int | None,
-           chunk_overlap: int | None, no_parser: bool, processes: int | None, as_json: bool) -> None:
+           chunk_overlap: int | None, no_parser: bool, processes: int | None, dense: bool, as_json: bool) -> None:
     """Ingest files and folders (.txt .md .html .pdf .jsonl, recursively).
 
     Unchanged documents are skipped; changed ones are replaced. Exit code 1 if any file failed.
@@ -122,6 +124,8 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], db_path: str | None, quie
         config.extract.parser = False
     if processes is not None:
         config.extract.n_process = processes
+    if dense:
+        config.retrieve.dense = True
     with open_graph(ctx, db_path, config, must_exist=False) as g:
         report = _ingest_with_progress(g, list(paths), show=not quiet and not as_json)
     if as_json:
@@ -365,6 +369,63 @@ def _print_neighbors(h: Neighborhood) -> None:
 
 
 @cli.command()
+@click.argument("query")
+@click.option("-k", "k", type=click.IntRange(min=1, max=200), default=8, show_default=True, help="Results to show.")
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
+              help="sparse: word pieces and entity dimensions; graph: PageRank from the query's entities; "
+                   "dense: embeddings; hybrid: fused.")
+@click.option("--no-entities", is_flag=True, help="Leave the entity dimensions out of the sparse channel.")
+@click.option("--dense/--no-dense", "dense", default=None, help="Add or leave out the dense channel in hybrid mode.")
+@click.option("--fusion", type=click.Choice(FUSIONS), default=None, help="How hybrid mode fuses (default weighted).")
+@click.option("--explain", is_flag=True, help="Show matched word pieces and entities, and the graph path.")
+@db_option
+@json_option
+@click.pass_context
+@user_errors
+def search(ctx: click.Context, query: str, k: int, mode: str, no_entities: bool, dense: bool | None,
+           fusion: str | None, explain: bool, db_path: str | None, as_json: bool) -> None:
+    """Rank chunks for a question, with each result's score breakdown.
+
+    Example:
+
+        kg search "Where did Marie Curie study?" -k 5 --explain
+    """
+    config = KGConfig.from_env()
+    if fusion:
+        config.retrieve.fusion = fusion
+    with open_graph(ctx, db_path, config) as g:
+        report = g.search_report(query, k, mode, entities=not no_entities, dense=dense)
+    if as_json:
+        _emit_json({"query": query, "mode": mode, "seconds": round(report.seconds, 4),
+                    "query_entities": [asdict(q) for q in report.query_entities],
+                    "results": [r.to_dict() for r in report.results]})
+        return
+    if report.query_entities:
+        ents = ", ".join(f"{escape(q.name)} ({q.how}, {q.weight:.2f})" for q in report.query_entities[:8])
+        out.print(f"[dim]query entities:[/dim] {ents}")
+    if not report.results:
+        out.print("No results.")
+        return
+    for r in report.results:
+        parts = "  ".join(f"{c} {v:.2f}" for c, v in r.scores.items())
+        out.print(f"[bold]{r.rank}.[/bold] {escape(r.title)} [dim]#{r.ord} chunk {r.chunk_id}[/dim]  "
+                  f"score [bold]{r.score:.3f}[/bold]  [dim]{parts}[/dim]")
+        out.print("   " + escape(_flat(r.text)[:300]) + ("…" if len(r.text) > 300 else ""))
+        if explain:
+            words = [m for m in r.matches if m.kind == "word"][:10]
+            matched = [m for m in r.matches if m.kind == "entity"]
+            if words:
+                out.print("   [dim]word pieces:[/dim] " + ", ".join(f"{escape(m.label)} {m.contribution:.2f}"
+                                                                    for m in words))
+            if matched:
+                out.print("   [dim]entities:[/dim] " + ", ".join(f"{escape(m.label)} {m.contribution:.2f}"
+                                                                 for m in matched))
+            if r.path:
+                out.print("   [dim]graph path:[/dim] " + " → ".join(escape(p.label) for p in r.path))
+    out.print(f"[dim]{len(report.results)} results in {report.seconds * 1000:.0f} ms[/dim]")
+
+
+@cli.command()
 @click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS, case_sensitive=False), default="graphml",
               show_default=True)
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="File to write.")
@@ -512,6 +573,41 @@ def bench_extract(dataset: str, limit: int | None, as_json: bool) -> None:
     from kg.bench.extract import print_extract_bench, run_extract_bench
     result = run_extract_bench(dataset, limit=limit, progress=None if as_json else err)
     _emit_json(result) if as_json else print_extract_bench(result, out)
+
+
+@bench.command("retrieval")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.option("--db", "db_path", metavar="FILE", default=None,
+              help="Keep the store here; if it already holds documents, reuse it (no ingest, no timings).")
+@click.option("--limit-queries", type=click.IntRange(min=1), default=None, help="Only the first N queries.")
+@click.option("--processes", type=click.IntRange(min=1), default=2, show_default=True,
+              help="spaCy worker processes, for both the ingest and the bare NER pass.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch threads for every encoder, peers included (default: torch's own choice).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write the JSON result to this file.")
+@json_option
+@user_errors
+def bench_retrieval(dataset: str, db_path: str | None, limit_queries: int | None, processes: int,
+                    threads: int | None, out_path: str | None, as_json: bool) -> None:
+    """Passage recall and query latency of each retrieval mode against BM25 and dense MiniLM peers.
+
+    DATASET is a folder with corpus.jsonl ({id, title, text}) and queries.jsonl ({id, question, supporting}).
+    The corpus is ingested into a temporary store, or into --db, which later runs reuse.
+
+    Example:
+
+        kg bench retrieval ../shared/datasets/musique-100 --db /tmp/musique.db
+    """
+    from kg.bench.retrieval import print_retrieval_bench, run_retrieval_bench
+    result = run_retrieval_bench(dataset, db=db_path, limit_queries=limit_queries, processes=processes,
+                                 threads=threads, progress=None if as_json else err)
+    if out_path:
+        try:
+            Path(out_path).write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        except OSError as e:
+            raise KGError(f"{out_path}: cannot write ({e})") from None
+    _emit_json(result) if as_json else print_retrieval_bench(result, out)
 
 
 def main() -> None:

@@ -386,8 +386,9 @@ def test_every_help_text_has_an_example(path: tuple[str, ...]) -> None:
 def test_every_leaf_command_is_covered_by_the_help_test() -> None:
     leaves = {p for p in _command_paths(cli) if p and not isinstance(_lookup(p), click.Group)}
     assert leaves == {("ingest",), ("kb", "import"), ("stats",), ("docs",), ("entities",), ("entity",),
-                      ("neighbors",), ("export",), ("merge",), ("unmerge",), ("merges",), ("bench", "ingest"),
-                      ("bench", "extract")}
+                      ("neighbors",), ("search",), ("export",), ("merge",), ("unmerge",), ("merges",),
+                      ("bench", "ingest"),
+                      ("bench", "extract"), ("bench", "retrieval")}
 
 
 def _lookup(path: tuple[str, ...]) -> click.Command:
@@ -516,3 +517,36 @@ def test_ingest_errors_are_capped_per_file_and_printed_verbatim(tmp_path: Path) 
     report = json.loads(kg("ingest", str(corpus), "--db", str(tmp_path / "other.db"), "--json").stdout)
     assert len(report["errors"]) == 150 and report["documents"] == 1
     assert f"{corpus}:100" in {e["where"] for e in report["errors"]}
+
+
+# -- search ---------------------------------------------------------------------------------------------------
+def test_search_json_ranks_chunks_with_their_breakdown(sample: tuple[Path, dict[str, Any]]) -> None:
+    db = str(sample[0])
+    r = kg_json("search", "Who found that bombarding uranium with neutrons produced barium?", "-k", "4", "--db", db)
+    assert r["mode"] == "hybrid" and len(r["results"]) == 4
+    top = r["results"][0]
+    assert top["title"] == "Otto Hahn" and top["rank"] == 1
+    assert set(top["scores"]) == {"sparse", "graph"}  # no dense embeddings in this store
+    assert abs(top["score"] - sum(top["scores"].values())) < 1e-4
+    assert {"bari", "uranium"} <= {m["label"] for m in top["matches"] if m["kind"] == "word"}
+    (chunk_text,) = rows(db, "SELECT text FROM chunks WHERE id = ?", (top["chunk_id"],))[0]
+    assert top["text"] == chunk_text
+    assert isinstance(r["query_entities"], list) and r["seconds"] > 0
+
+
+def test_search_explain_prints_word_pieces_entities_and_a_graph_path(sample: tuple[Path, dict[str, Any]]) -> None:
+    r = kg("search", "What did Irène Joliot-Curie win?", "-k", "3", "--explain", "--db", str(sample[0]))
+    assert r.exit_code == 0, r.output
+    assert "query entities:" in r.stdout and "Irène Joliot-Curie" in r.stdout
+    assert r.stdout.count("word pieces:") == 3 and "graph path:" in r.stdout and " → " in r.stdout
+    assert r.stdout.splitlines()[1].startswith("1. ")
+
+
+def test_search_user_mistakes_are_one_line_errors(sample: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    db = str(sample[0])
+    assert_user_error(kg("search", "   ", "--db", db), 1, "empty")
+    assert_user_error(kg("search", "radium", "--db", str(tmp_path / "none.db")), 1, "does not exist")
+    r = kg("search", "radium", "--mode", "psychic", "--db", db)
+    assert r.exit_code == 2 and "Invalid value for '--mode'" in r.stderr
+    r = kg("search", "radium", "-k", "0", "--db", db)
+    assert r.exit_code == 2 and "-k" in r.stderr

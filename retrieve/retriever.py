@@ -1,0 +1,380 @@
+"""The hybrid retriever: DyVo sparse (word pieces + entity dimensions), graph PageRank, optional dense, fused.
+
+``Retriever.sync`` encodes what the store has not encoded yet (new chunks, new or renamed entities) and is
+called after every ingest; ``Retriever.search`` rebuilds its in-memory index only when the store changed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
+
+from extract.catalog import EntityCatalog
+from extract.ner import DEFAULT_MODEL, load_pipeline
+from retrieve.dense import DenseEncoder
+from retrieve.fusion import rrf, top_k, weighted_sum
+from retrieve.graph import GraphConfig, adjacency, personalized_pagerank, synonym_edges, transition
+from retrieve.index import EntityWeights, Index, chunk_text
+from retrieve.models import DENSE_DEFAULT, SPLADE_DEFAULT
+from retrieve.query import QueryAnalyzer, QueryConfig, QueryEntity
+from retrieve.sparse import SparseVec, SpladeEncoder
+from store import read
+from store import vectors as vstore
+from store.db import Database
+from store.schema import ChunkEmbedding, ChunkVector
+
+MODES = ("sparse", "graph", "hybrid", "dense")
+FUSIONS = ("weighted", "rrf")
+QUERY_ENCODERS = ("splade", "idf")
+
+
+@dataclass
+class RetrieverConfig:
+    sparse_model: str = SPLADE_DEFAULT  # local path or hub name of a SPLADE (masked-LM) model
+    dense_model: str = DENSE_DEFAULT  # local path or hub name of a sentence-transformers model
+    spacy_model: str = DEFAULT_MODEL
+    query_encoder: str = "splade"  # splade | idf (inference-free: tokenizer and IDF weights)
+    # Embed chunks with the dense model and add the dense channel to hybrid search. Off by default: on
+    # musique-100 it adds 0.03 Recall@5 and doubles the index time (see BENCHMARKS.md). Once a store has
+    # chunk embeddings (``--dense`` at ingest, or a first dense search), they are kept current and used.
+    dense: bool = False
+    entity_weight: float = 0.3  # query weight of entity dimensions per unit of specificity
+    fusion: str = "weighted"  # weighted | rrf
+    weights: dict[str, float] = field(default_factory=lambda: {"sparse": 1.0, "graph": 1.0, "dense": 1.0})
+    # Top sparse/dense chunks that also seed the graph walk, as in HippoRAG 2, and their share of the seed mass.
+    # Off by default: on multi-hop questions it pulls the walk towards what the other channels already found.
+    passage_seeds: int = 0
+    passage_seed_weight: float = 0.5
+    graph_log_floor: float = 1e-4  # graph scores become log(score / best) above this ratio of the best; 0: raw
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    query: QueryConfig = field(default_factory=QueryConfig)
+    entity_weights: EntityWeights = field(default_factory=EntityWeights)
+
+    def check(self) -> None:
+        if self.query_encoder not in QUERY_ENCODERS:
+            raise ValueError(f"query encoder must be one of {', '.join(QUERY_ENCODERS)}, not {self.query_encoder!r}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.fusion!r}")
+        if not 0.0 < self.graph.damping < 1.0:
+            raise ValueError(f"damping must be between 0 and 1, not {self.graph.damping}")
+
+
+@dataclass
+class Match:
+    """One query dimension that a result shares: a word piece or an entity."""
+
+    kind: str  # word | entity
+    label: str
+    query_weight: float
+    chunk_weight: float
+    contribution: float
+    entity_id: int | None = None
+
+
+@dataclass
+class PathStep:
+    kind: str  # entity | chunk
+    id: int
+    label: str
+
+
+@dataclass
+class SearchResult:
+    rank: int
+    chunk_id: int
+    document_id: int
+    source: str
+    title: str
+    text: str
+    ord: int
+    start_char: int
+    end_char: int
+    score: float
+    scores: dict[str, float]  # each channel's share of ``score``
+    channel_scores: dict[str, float]  # each channel's raw score
+    matches: list[Match] = field(default_factory=list)
+    path: list[PathStep] = field(default_factory=list)  # graph path from a query entity to this chunk
+    entities: list[str] = field(default_factory=list)  # entities the chunk mentions, most salient first
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SearchReport:
+    results: list[SearchResult]
+    query_entities: list[QueryEntity]
+    seconds: float
+
+
+# Models are loaded once per process and shared: loading costs far more than a query.
+_MODELS: dict[tuple[str, str], Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def log_scaled(scores: np.ndarray, floor: float) -> np.ndarray:
+    """Scores on a log scale in [0, 1]: 1 for the best, 0 at ``floor`` times the best or below.
+
+    Visit probabilities fall geometrically with each hop of the walk; on a log scale a chunk two hops from a
+    query entity still counts, while one reached only through a hub stays near zero.
+    """
+    top = float(scores.max()) if scores.size else 0.0
+    if top <= 0:
+        return np.zeros_like(scores)
+    ratio = np.maximum(scores / top, floor)
+    scaled = np.log(ratio) / -np.log(floor) + 1.0
+    return np.where(ratio > floor, np.clip(scaled, 0.0, 1.0), 0.0).astype(np.float32)
+
+
+def _model(kind: str, name: str, make: Callable[[], Any]) -> Any:
+    with _MODELS_LOCK:
+        if (kind, name) not in _MODELS:
+            _MODELS[(kind, name)] = make()
+        return _MODELS[(kind, name)]
+
+
+class Retriever:
+    def __init__(self, db: Database, config: RetrieverConfig | None = None):
+        self.db = db
+        self.config = config or RetrieverConfig()
+        self.config.check()
+        self._index: Index | None = None
+        self._analyzer: QueryAnalyzer | None = None
+        self._lock = threading.Lock()
+
+    # -- models -----------------------------------------------------------------------------------------------
+    @property
+    def splade(self) -> SpladeEncoder:
+        name = self.config.sparse_model
+        return _model("splade", name, lambda: SpladeEncoder(name))  # type: ignore[no-any-return]
+
+    @property
+    def dense(self) -> DenseEncoder:
+        name = self.config.dense_model
+        return _model("dense", name, lambda: DenseEncoder(name))  # type: ignore[no-any-return]
+
+    @property
+    def nlp(self) -> Any:
+        name = self.config.spacy_model
+        return _model("spacy", name, lambda: load_pipeline(name, parser=False))
+
+    def warm_up(self) -> None:
+        """Load every model and build the index, so that the next search measures only the search."""
+        self.splade, self.dense, self.nlp  # noqa: B018
+        self._current()
+
+    # -- keeping the stored vectors current -------------------------------------------------------------------
+    def sync(self, progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
+        """Encode chunks and entities the store holds no current vectors for; returns how many of each."""
+        done = {"chunk_vectors": 0, "chunk_embeddings": 0, "entity_embeddings": 0}
+        enc = self.splade
+        for batch in self._missing(ChunkVector, enc.identity):
+            vecs = enc.encode_documents([chunk_text(t, x) for _, t, x in batch])
+            with self.db.write() as s:
+                vstore.put_chunk_vectors(s, enc.identity, [(c, *v.to_bytes()) for (c, _, _), v in zip(batch, vecs)])
+            done["chunk_vectors"] += len(batch)
+            if progress:
+                progress("chunk_vectors", len(batch))
+        if self.dense_enabled():
+            for batch in self._missing(ChunkEmbedding, self.dense.identity):
+                emb = self.dense.encode_documents([chunk_text(t, x) for _, t, x in batch])
+                with self.db.write() as s:
+                    vstore.put_chunk_embeddings(s, self.dense.identity,
+                                                [(c, e.astype("<f4").tobytes()) for (c, _, _), e in zip(batch, emb)])
+                done["chunk_embeddings"] += len(batch)
+                if progress:
+                    progress("chunk_embeddings", len(batch))
+        done["entity_embeddings"] = self._sync_entities()
+        return done
+
+    def dense_enabled(self) -> bool:
+        """Dense chunk embeddings are wanted: by configuration, or because the store already has some."""
+        if self.config.dense:
+            return True
+        with self.db.read() as s:
+            return vstore.has_chunk_embeddings(s, self.dense.identity)
+
+    def _missing(self, table: type[ChunkVector] | type[ChunkEmbedding], encoder: str, size: int = 256):  # type: ignore[no-untyped-def]
+        with self.db.read() as s:
+            ids = [r for batch in vstore.chunks_without(s, table, encoder, batch=4096) for r in batch]
+        for i in range(0, len(ids), size):
+            yield ids[i : i + size]
+
+    def _sync_entities(self) -> int:
+        dense = self.dense
+        with self.db.read() as s:
+            have = {i: t for i, (t, _) in vstore.entity_embeddings(s, dense.identity).items()}
+            todo = [(i, n) for i, n, _ in vstore.live_entities(s) if have.get(i) != n]
+        for i in range(0, len(todo), 2048):
+            part = todo[i : i + 2048]
+            emb = dense.encode([n for _, n in part])
+            with self.db.write() as s:
+                vstore.put_entity_embeddings(s, dense.identity,
+                                             [(e, n, v.astype("<f4").tobytes()) for (e, n), v in zip(part, emb)])
+        return len(todo)
+
+    # -- the index --------------------------------------------------------------------------------------------
+    def _current(self) -> tuple[Index, QueryAnalyzer]:
+        with self._lock:
+            with self.db.read() as s:
+                sig = vstore.signature(s)
+            if self._index is None or self._index.signature != sig or self._analyzer is None:
+                cfg = self.config
+                index = Index.build(self.db, self.splade.identity, self.splade.vocab_size, self.dense.identity,
+                                    self.dense.identity, cfg.entity_weights)
+                g = cfg.graph
+                syn = synonym_edges(index.entity_vectors, g.synonym_similarity, g.synonyms_per_entity)
+                adj = adjacency(index.matrix[:, index.vocab_size:], index.relations, g.relation_weight, syn,
+                                g.synonym_weight)
+                index.extras["rows"] = index.matrix.tocsr()
+                index.extras["adjacency"] = adj
+                index.extras["transition"] = transition(adj)
+                with self.db.read() as s:
+                    catalog = EntityCatalog.from_rows(*read.catalog_rows(s))
+                self._index = index
+                self._analyzer = QueryAnalyzer(self.nlp, catalog, index, cfg.query)
+            return self._index, self._analyzer
+
+    # -- search -----------------------------------------------------------------------------------------------
+    def search(self, query: str, k: int = 8, mode: str = "hybrid", *, entities: bool = True,
+               dense: bool | None = None) -> SearchReport:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if not query.strip():
+            raise ValueError("the query is empty")
+        t0 = time.perf_counter()
+        cfg = self.config
+        index, analyzer = self._current()
+        n, V = index.n_chunks, index.vocab_size
+        if n == 0:
+            return SearchReport([], [], time.perf_counter() - t0)
+        use_dense = mode == "dense" or (mode == "hybrid" and (index.dense is not None if dense is None else dense))
+        if use_dense and index.dense is None:  # the first dense search embeds every chunk, once
+            self.config.dense = True
+            self.sync()
+            index, analyzer = self._current()
+        qvec = self.dense.encode_queries([query])[0] if (use_dense or mode != "dense") else None
+        qents = analyzer.entities(query, qvec) if mode != "dense" and (entities or mode == "graph") else []
+
+        channels: dict[str, np.ndarray] = {}
+        cols = np.zeros(0, dtype=np.int64)
+        qw = np.zeros(0, dtype=np.float32)
+        if mode in ("sparse", "hybrid"):
+            qs = self._encode_query(query, index)
+            cols, qw = qs.terms.astype(np.int64), qs.weights
+            if entities and qents:
+                cols = np.concatenate([cols, [V + q.column for q in qents]])
+                qw = np.concatenate([qw, [cfg.entity_weight * q.weight for q in qents]]).astype(np.float32)
+            channels["sparse"] = np.asarray(index.matrix[:, cols] @ qw).ravel()
+        if use_dense:
+            channels["dense"] = index.dense @ qvec  # type: ignore[operator]
+        seeds = None
+        if mode in ("graph", "hybrid"):
+            seeds = np.zeros(n + index.n_entities, dtype=np.float32)
+            for q in qents:
+                seeds[n + q.column] += q.weight
+            if mode == "hybrid" and cfg.passage_seeds and seeds.sum() > 0:
+                first, _ = weighted_sum({c: s for c, s in channels.items()}, cfg.weights)
+                top = top_k(first, cfg.passage_seeds)
+                top = top[first[top] > 0]
+                if len(top):
+                    share = seeds.sum() * cfg.passage_seed_weight / max(1e-9, 1 - cfg.passage_seed_weight)
+                    seeds[top] += share * first[top] / first[top].sum()
+            walk = personalized_pagerank(index.extras["transition"], seeds, cfg.graph)[:n]
+            if cfg.graph_log_floor:
+                walk = log_scaled(walk, cfg.graph_log_floor)
+            channels["graph"] = walk
+        if len(channels) == 1:
+            ((name, only),) = channels.items()
+            fused, parts = only.astype(np.float32), {name: only.astype(np.float32)}
+        elif cfg.fusion == "rrf":
+            fused, parts = rrf(channels, cfg.weights)
+        else:
+            fused, parts = weighted_sum(channels, cfg.weights)
+        top = top_k(fused, k)
+        top = top[fused[top] > 0]
+        results = self._results(index, top, fused, parts, channels, cols, qw, qents, seeds)
+        return SearchReport(results, qents, time.perf_counter() - t0)
+
+    def _encode_query(self, query: str, index: Index) -> SparseVec:
+        if self.config.query_encoder == "idf":
+            ids = self.splade.tokenizer(query, add_special_tokens=False)["input_ids"]
+            terms = np.unique(np.array(ids, dtype=np.int32))
+            return SparseVec(terms, index.term_idf()[terms])
+        return self.splade.encode_queries([query])[0]
+
+    def _results(self, index: Index, top: np.ndarray, fused: np.ndarray, parts: dict[str, np.ndarray],
+                 channels: dict[str, np.ndarray], cols: np.ndarray, qw: np.ndarray, qents: list[QueryEntity],
+                 seeds: np.ndarray | None) -> list[SearchResult]:
+        if not len(top):
+            return []
+        with self.db.read() as s:
+            rows = read.chunks_by_id(s, [int(c) for c in index.chunk_ids[top]])
+        V = index.vocab_size
+        paths = self._paths(index, top, qents) if seeds is not None and qents else {}
+        by_col = {V + q.column: q for q in qents}
+        rows_m: sp.csr_matrix = index.extras["rows"][top]
+        sub = rows_m[:, cols].toarray() if len(cols) else np.zeros((len(top), 0), np.float32)
+        ents = rows_m[:, V:].tocsr()
+        out = []
+        for rank, (r, dvals, erow) in enumerate(zip(top.tolist(), sub, ents), 1):
+            cid = int(index.chunk_ids[r])
+            doc_id, ord_, text, a, b, source, title = rows[cid]
+            matches = []
+            for col, w_q, w_d in zip(cols.tolist(), qw.tolist(), dvals.tolist()):
+                if w_d > 0:
+                    if col >= V:
+                        q = by_col[col]
+                        matches.append(Match("entity", q.name, w_q, w_d, w_q * w_d, q.entity_id))
+                    else:
+                        matches.append(Match("word", self.splade.token(col), w_q, w_d, w_q * w_d))
+            matches.sort(key=lambda m: -m.contribution)
+            order = np.argsort(-erow.data)
+            out.append(SearchResult(
+                rank=rank, chunk_id=cid, document_id=doc_id, source=source, title=title, text=text, ord=ord_,
+                start_char=a, end_char=b, score=float(fused[r]),
+                scores={c: float(p[r]) for c, p in parts.items()},
+                channel_scores={c: float(s[r]) for c, s in channels.items()},
+                matches=matches, path=paths.get(r, []),
+                entities=[index.entity_names[int(erow.indices[j])] for j in order[:12]],
+            ))
+        return out
+
+    def _paths(self, index: Index, top: np.ndarray, qents: list[QueryEntity]) -> dict[int, list[PathStep]]:
+        """Shortest path (in hops) from any query entity to each result chunk."""
+        n = index.n_chunks
+        sources = sorted({n + q.column for q in qents})
+        adj: sp.csr_matrix = index.extras["adjacency"]
+        _, pred, origin = dijkstra(adj, directed=False, indices=sources, unweighted=True, min_only=True,
+                                   return_predecessors=True, limit=6)
+        chunk_labels: dict[int, str] = {}
+        out = {}
+        for r in top.tolist():
+            if origin[r] < 0:
+                continue
+            nodes = [r]
+            while nodes[-1] != origin[r] and pred[nodes[-1]] >= 0:
+                nodes.append(int(pred[nodes[-1]]))
+            steps = []
+            for node in reversed(nodes):
+                if node >= n:
+                    steps.append(PathStep("entity", int(index.entity_ids[node - n]), index.entity_names[node - n]))
+                else:
+                    steps.append(PathStep("chunk", int(index.chunk_ids[node]), chunk_labels.get(node, "")))
+            out[r] = steps
+        missing = [s.id for p in out.values() for s in p if s.kind == "chunk"]
+        if missing:
+            with self.db.read() as s:
+                rows = read.chunks_by_id(s, missing)
+            for p in out.values():
+                for step in p:
+                    if step.kind == "chunk" and step.id in rows:
+                        step.label = f"{rows[step.id][6]} #{rows[step.id][1]}"
+        return out
