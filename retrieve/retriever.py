@@ -226,6 +226,12 @@ class Retriever:
             with self.db.read() as s:
                 sig = vstore.signature(s)
             if self._index is None or self._index.signature != sig or self._analyzer is None:
+                with self.db.read() as s:
+                    stale = vstore.count_without(s, ChunkVector, self.splade.identity)
+                if stale:  # chunks stored without an index step, or encoded by another model: encode them now
+                    self.sync()
+                    with self.db.read() as s:
+                        sig = vstore.signature(s)
                 cfg = self.config
                 index = Index.build(self.db, self.splade.identity, self.splade.vocab_size, self.dense.identity,
                                     self.dense.identity, cfg.entity_weights)

@@ -45,6 +45,13 @@ def chunks_without(session: Session, table: type[ChunkVector] | type[ChunkEmbedd
         last = rows[-1][0]
 
 
+def count_without(session: Session, table: type[ChunkVector] | type[ChunkEmbedding], encoder: str) -> int:
+    """How many chunks have no row from ``encoder``."""
+    q = (select(func.count()).select_from(Chunk)
+         .outerjoin(table, (table.chunk_id == Chunk.id) & (table.encoder == encoder)).where(table.chunk_id.is_(None)))
+    return int(session.scalar(q) or 0)
+
+
 def _replace(session: Session, model: type, columns: tuple[str, ...], rows: list[tuple]) -> None:
     """Delete the rows keyed by each tuple's first value, then insert the tuples."""
     t = cast(Table, model.__table__)  # type: ignore[attr-defined]

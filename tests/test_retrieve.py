@@ -264,6 +264,16 @@ def test_modes_and_bad_arguments(sample_kg: KnowledgeGraph) -> None:
         sample_kg.search("radium", k=0)
 
 
+def test_chunks_stored_without_an_index_step_are_encoded_by_the_first_search(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    write(docs, "a.txt", "Radium glows faintly in the dark. Marie Curie kept a sample by her bed.")
+    with KnowledgeGraph(tmp_path / "kg.db", KGConfig()) as g:
+        g.ingest([docs], index=False)
+        assert rows(g.path, "SELECT count(*) FROM chunk_vectors") == [(0,)]
+        assert g.search("radium", k=1, mode="sparse")[0].source.endswith("a.txt")
+        assert rows(g.path, "SELECT count(*) FROM chunk_vectors") == [(1,)]
+
+
 def test_searching_an_empty_store_returns_nothing(tmp_path: Path) -> None:
     with KnowledgeGraph(tmp_path / "empty.db", KGConfig()) as g:
         assert g.search("anything") == []
