@@ -173,24 +173,19 @@ class Retriever:
     # -- keeping the stored vectors current -------------------------------------------------------------------
     def sync(self, progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
         """Encode chunks and entities the store holds no current vectors for; returns how many of each."""
-        done = {"chunk_vectors": 0, "chunk_embeddings": 0, "entity_embeddings": 0}
         enc = self.splade
-        for batch in self._missing(ChunkVector, enc.identity):
-            vecs = enc.encode_documents([chunk_text(t, x) for _, t, x in batch])
-            with self.db.write() as s:
-                vstore.put_chunk_vectors(s, enc.identity, [(c, *v.to_bytes()) for (c, _, _), v in zip(batch, vecs)])
-            done["chunk_vectors"] += len(batch)
-            if progress:
-                progress("chunk_vectors", len(batch))
+        done = {
+            "chunk_vectors": self._encode_chunks(
+                ChunkVector, enc.identity, lambda texts: [v.to_bytes() for v in enc.encode_documents(texts)],
+                vstore.put_chunk_vectors, progress),
+            "chunk_embeddings": 0,
+        }
         if self.dense_enabled():
-            for batch in self._missing(ChunkEmbedding, self.dense.identity):
-                emb = self.dense.encode_documents([chunk_text(t, x) for _, t, x in batch])
-                with self.db.write() as s:
-                    vstore.put_chunk_embeddings(s, self.dense.identity,
-                                                [(c, e.astype("<f4").tobytes()) for (c, _, _), e in zip(batch, emb)])
-                done["chunk_embeddings"] += len(batch)
-                if progress:
-                    progress("chunk_embeddings", len(batch))
+            dense = self.dense
+            done["chunk_embeddings"] = self._encode_chunks(
+                ChunkEmbedding, dense.identity,
+                lambda texts: [(e.astype("<f4").tobytes(),) for e in dense.encode_documents(texts)],
+                vstore.put_chunk_embeddings, progress)
         done["entity_embeddings"] = self._sync_entities()
         return done
 
@@ -201,16 +196,25 @@ class Retriever:
         with self.db.read() as s:
             return vstore.has_chunk_embeddings(s, self.dense.identity)
 
-    def _missing(self, table: type[ChunkVector] | type[ChunkEmbedding], encoder: str, size: int = 256):  # type: ignore[no-untyped-def]
+    def _encode_chunks(self, table: type[ChunkVector] | type[ChunkEmbedding], encoder: str,
+                       encode: Callable[[list[str]], list[tuple]], put: Callable[..., None],
+                       progress: Callable[[str, int], None] | None, size: int = 256) -> int:
+        """Encode the chunks without a row from ``encoder``, ``size`` at a time, each batch in one write."""
         with self.db.read() as s:
-            ids = [r for batch in vstore.chunks_without(s, table, encoder, batch=4096) for r in batch]
-        for i in range(0, len(ids), size):
-            yield ids[i : i + size]
+            todo = vstore.chunks_without(s, table, encoder)
+        for i in range(0, len(todo), size):
+            batch = todo[i : i + size]
+            rows = encode([chunk_text(t, x) for _, t, x in batch])
+            with self.db.write() as s:
+                put(s, encoder, [(c, *row) for (c, _, _), row in zip(batch, rows)])
+            if progress:
+                progress(table.__tablename__, len(batch))
+        return len(todo)
 
     def _sync_entities(self) -> int:
         dense = self.dense
         with self.db.read() as s:
-            have = {i: t for i, (t, _) in vstore.entity_embeddings(s, dense.identity).items()}
+            have = vstore.entity_embedding_texts(s, dense.identity)
             todo = [(i, n) for i, n, _ in vstore.live_entities(s) if have.get(i) != n]
         for i in range(0, len(todo), 2048):
             part = todo[i : i + 2048]
@@ -266,8 +270,9 @@ class Retriever:
             self.config.dense = True
             self.sync()
             index, analyzer = self._current()
-        qvec = self.dense.encode_queries([query])[0] if (use_dense or mode != "dense") else None
-        qents = analyzer.entities(query, qvec) if mode != "dense" and (entities or mode == "graph") else []
+        find_entities = mode != "dense" and (entities or mode == "graph")
+        qvec = self.dense.encode_queries([query])[0] if (use_dense or find_entities) else None
+        qents = analyzer.entities(query, qvec) if find_entities else []
 
         channels: dict[str, np.ndarray] = {}
         cols = np.zeros(0, dtype=np.int64)
@@ -324,7 +329,7 @@ class Retriever:
         with self.db.read() as s:
             rows = read.chunks_by_id(s, [int(c) for c in index.chunk_ids[top]])
         V = index.vocab_size
-        paths = self._paths(index, top, qents) if seeds is not None and qents else {}
+        paths = self._paths(index, top, qents, rows) if seeds is not None and qents else {}
         by_col = {V + q.column: q for q in qents}
         rows_m: sp.csr_matrix = index.extras["rows"][top]
         sub = rows_m[:, cols].toarray() if len(cols) else np.zeros((len(top), 0), np.float32)
@@ -353,14 +358,15 @@ class Retriever:
             ))
         return out
 
-    def _paths(self, index: Index, top: np.ndarray, qents: list[QueryEntity]) -> dict[int, list[PathStep]]:
-        """Shortest path (in hops) from any query entity to each result chunk."""
+    def _paths(self, index: Index, top: np.ndarray, qents: list[QueryEntity],
+               rows: dict[int, tuple]) -> dict[int, list[PathStep]]:
+        """Shortest path (in hops) from any query entity to each result chunk; ``rows`` are the chunks already
+        read (``read.chunks_by_id``), so only the intermediate ones are read here."""
         n = index.n_chunks
         sources = sorted({n + q.column for q in qents})
         adj: sp.csr_matrix = index.extras["adjacency"]
         _, pred, origin = dijkstra(adj, directed=False, indices=sources, unweighted=True, min_only=True,
                                    return_predecessors=True, limit=6)
-        chunk_labels: dict[int, str] = {}
         out = {}
         for r in top.tolist():
             if origin[r] < 0:
@@ -373,14 +379,14 @@ class Retriever:
                 if node >= n:
                     steps.append(PathStep("entity", int(index.entity_ids[node - n]), index.entity_names[node - n]))
                 else:
-                    steps.append(PathStep("chunk", int(index.chunk_ids[node]), chunk_labels.get(node, "")))
+                    steps.append(PathStep("chunk", int(index.chunk_ids[node]), ""))
             out[r] = steps
-        missing = [s.id for p in out.values() for s in p if s.kind == "chunk"]
+        missing = [s.id for p in out.values() for s in p if s.kind == "chunk" and s.id not in rows]
         if missing:
             with self.db.read() as s:
-                rows = read.chunks_by_id(s, missing)
-            for p in out.values():
-                for step in p:
-                    if step.kind == "chunk" and step.id in rows:
-                        step.label = f"{rows[step.id][6]} #{rows[step.id][1]}"
+                rows = {**rows, **read.chunks_by_id(s, missing)}
+        for p in out.values():
+            for step in p:
+                if step.kind == "chunk" and step.id in rows:
+                    step.label = f"{rows[step.id][6]} #{rows[step.id][1]}"
         return out

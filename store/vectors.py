@@ -7,7 +7,6 @@ CASCADE, so deleting a document drops its vectors with it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import cast
 
 from sqlalchemy import Table, delete, func, select
@@ -26,23 +25,17 @@ from store.schema import (
 )
 
 
-def chunks_without(session: Session, table: type[ChunkVector] | type[ChunkEmbedding], encoder: str,
-                   batch: int = 512) -> Iterator[list[tuple[int, str, str]]]:
-    """(chunk id, document title, chunk text) of chunks with no row from ``encoder``, in batches."""
-    last = 0
-    while True:
-        q = (
-            select(Chunk.id, Document.title, Chunk.text)
-            .join(Document, Document.id == Chunk.document_id)
-            .outerjoin(table, (table.chunk_id == Chunk.id) & (table.encoder == encoder))
-            .where(table.chunk_id.is_(None), Chunk.id > last)
-            .order_by(Chunk.id).limit(batch)
-        )
-        rows = [(i, t, x) for i, t, x in session.execute(q)]
-        if not rows:
-            return
-        yield rows
-        last = rows[-1][0]
+def chunks_without(session: Session, table: type[ChunkVector] | type[ChunkEmbedding],
+                   encoder: str) -> list[tuple[int, str, str]]:
+    """(chunk id, document title, chunk text) of chunks with no row from ``encoder``, by id."""
+    q = (
+        select(Chunk.id, Document.title, Chunk.text)
+        .join(Document, Document.id == Chunk.document_id)
+        .outerjoin(table, (table.chunk_id == Chunk.id) & (table.encoder == encoder))
+        .where(table.chunk_id.is_(None))
+        .order_by(Chunk.id)
+    )
+    return [(i, t, x) for i, t, x in session.execute(q)]
 
 
 def count_without(session: Session, table: type[ChunkVector] | type[ChunkEmbedding], encoder: str) -> int:
@@ -95,6 +88,12 @@ def entity_embeddings(session: Session, encoder: str) -> dict[int, tuple[str, by
     q = select(EntityEmbedding.entity_id, EntityEmbedding.text, EntityEmbedding.vector).where(
         EntityEmbedding.encoder == encoder)
     return {i: (t, v) for i, t, v in session.execute(q)}
+
+
+def entity_embedding_texts(session: Session, encoder: str) -> dict[int, str]:
+    """entity id -> the text its stored embedding was made from."""
+    q = select(EntityEmbedding.entity_id, EntityEmbedding.text).where(EntityEmbedding.encoder == encoder)
+    return {i: t for i, t in session.execute(q)}
 
 
 def chunk_rows(session: Session) -> list[tuple[int, int]]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from argparse import Namespace
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -11,6 +13,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from conftest import rows
+from sqlalchemy import Engine
 
 from store.db import MIGRATIONS, Database, make_engine, migrate
 from store.schema import Base
@@ -19,10 +22,23 @@ TABLES = {"documents", "chunks", "entities", "aliases", "mentions", "relations",
           "chunk_vectors", "chunk_embeddings", "entity_embeddings"}
 
 
-def head() -> str:
+def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    (rev,) = ScriptDirectory.from_config(cfg).get_heads()
+    return cfg
+
+
+@contextmanager
+def engine_at(path: Path) -> Iterator[Engine]:
+    engine = make_engine(path)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def head() -> str:
+    (rev,) = ScriptDirectory.from_config(alembic_config()).get_heads()
     return rev
 
 
@@ -32,15 +48,12 @@ def tables(db: Path) -> set[str]:
 
 def test_upgrade_head_on_an_empty_file_matches_the_models(tmp_path: Path) -> None:
     path = tmp_path / "fresh.db"
-    engine = make_engine(path)
-    try:
+    with engine_at(path) as engine:
         migrate(engine)
         with engine.connect() as conn:
             ctx = MigrationContext.configure(conn)
             assert compare_metadata(ctx, Base.metadata) == []
             assert ctx.get_current_revision() == head()
-    finally:
-        engine.dispose()
     assert rows(path, "SELECT version_num FROM alembic_version") == [(head(),)]
     assert tables(path) == TABLES == set(Base.metadata.tables)
     # Indexes and constraints come from the migration too, not only the tables.
@@ -63,10 +76,8 @@ def test_opening_a_migrated_store_again_keeps_its_data(tmp_path: Path) -> None:
 
 def test_downgrade_to_base_and_upgrade_again(tmp_path: Path) -> None:
     path = tmp_path / "kg.db"
-    engine = make_engine(path)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    try:
+    cfg = alembic_config()
+    with engine_at(path) as engine:
         with engine.connect() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
@@ -76,15 +87,12 @@ def test_downgrade_to_base_and_upgrade_again(tmp_path: Path) -> None:
         assert rows(path, "SELECT count(*) FROM alembic_version") == [(0,)]
         migrate(engine)
         assert tables(path) == TABLES
-    finally:
-        engine.dispose()
 
 
 def test_command_line_style_upgrade_with_a_db_argument(tmp_path: Path) -> None:
     """env.py without a handed-over connection: ``alembic -x db=PATH upgrade head``."""
     path = tmp_path / "cli.db"
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg = alembic_config()
     cfg.cmd_opts = Namespace(x=[f"db={path}"])
     command.upgrade(cfg, "head")
     assert tables(path) == TABLES
@@ -93,10 +101,8 @@ def test_command_line_style_upgrade_with_a_db_argument(tmp_path: Path) -> None:
 
 def test_a_store_from_before_the_index_tables_upgrades_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    engine = make_engine(path)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    try:
+    cfg = alembic_config()
+    with engine_at(path) as engine:
         with engine.connect() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "0001")
@@ -105,7 +111,5 @@ def test_a_store_from_before_the_index_tables_upgrades_and_keeps_its_rows(tmp_pa
             conn.commit()
         assert "chunk_vectors" not in tables(path)
         migrate(engine)
-    finally:
-        engine.dispose()
     assert tables(path) == TABLES
     assert rows(path, "SELECT name FROM entities") == [("Warsaw",)]

@@ -339,11 +339,10 @@ def run_retrieval_bench(dataset: str | Path, db: str | Path | None = None, limit
             "documents": stats.documents, "chunks": stats.chunks, "entities": stats.entities,
             "relations": stats.relations,
         }
-        if hasattr(g, "warm_up"):
-            say("loading the retriever's models…")
-            t0 = time.perf_counter()
-            g.warm_up()
-            result["warm_up_seconds"] = round(time.perf_counter() - t0, 2)
+        say("loading the retriever's models…")
+        t0 = time.perf_counter()
+        g.warm_up()
+        result["warm_up_seconds"] = round(time.perf_counter() - t0, 2)
         for name, settings in rows:
             say(f"{name}: {len(queries)} queries…")
             row, hits[name] = evaluate(name, "kg", queries, _graph_ranker(g, settings, search_k), settings)
