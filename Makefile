@@ -1,4 +1,4 @@
-# Two entry points: `make demo` (build a graph from the bundled sample and show it) and `make test`.
+# Two entry points: `make demo` (build a graph from the bundled sample, show it, ask it) and `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -30,6 +30,7 @@ demo: install
 	$(KG) neighbors "Radium Institute"
 	$(KG) search "Who founded the institute where Irène Joliot-Curie worked?" -k 3 --explain
 	$(KG) export --format graphml --out demo/graph.graphml
+	$(KG) ask "Who founded the institute where Irène Joliot-Curie worked?" -k 4
 
 test: install
 	$(BIN)/python -m pytest -q

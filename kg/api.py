@@ -18,7 +18,9 @@ from sqlalchemy import select
 
 from extract.normalize import normalize
 from extract.pipeline import ExtractConfig, Extractor
+from kg.answer import Answer, AnswerConfig, GenerationFailed, answer_from
 from kg.chunking import ChunkConfig, Chunker
+from kg.llm import LLMSettings, LLMUnavailable, default_llm, load_llm, model_name, parse_llm
 from kg.pipeline import Ingestor, Progress, load_catalog
 from kg.types import (
     AliasInfo,
@@ -50,6 +52,8 @@ from store.schema import Entity
 from store.writer import import_kb
 
 if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
     from retrieve.langchain_retriever import KGRetriever
 
 DEFAULT_DB = "kg.db"
@@ -77,6 +81,8 @@ class KGConfig:
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     chunk: ChunkConfig = field(default_factory=ChunkConfig)
     retrieve: RetrieverConfig = field(default_factory=RetrieverConfig)
+    answer: AnswerConfig = field(default_factory=AnswerConfig)
+    llm: LLMSettings = field(default_factory=LLMSettings)
 
     @classmethod
     def from_env(cls) -> KGConfig:
@@ -199,6 +205,49 @@ class KnowledgeGraph:
             raise KGError(str(e)) from None
         except ValueError as e:
             raise KGError(str(e)) from None
+
+    def ask(self, question: str, k: int = 8, mode: str = "hybrid", *, llm: str | BaseChatModel | None = None,
+            extractive: bool = False, on_token: Callable[[str], None] | None = None,
+            fallback: bool = False) -> Answer:
+        """Answer ``question`` from the top ``k`` chunks and the graph facts about its entities, with [n]
+        citations resolved to chunks.
+
+        ``llm`` is a LangChain chat model object or a name: ``local``, ``llamacpp:FILE.gguf``, ``PROVIDER:MODEL``
+        (default ``$KG_LLM``, else ``local``). ``on_token`` receives the reply as it streams. ``extractive`` skips
+        generation and answers with the best evidence sentences. With ``fallback``, an LLM that cannot be loaded
+        gives the extractive answer (``Answer.fallback`` says why) instead of an error.
+        """
+        if not question.strip():
+            raise KGError("the question is empty")
+        cfg = self.config.answer
+        try:
+            cfg.check()
+        except ValueError as e:
+            raise KGError(str(e)) from None
+        model, name, why = None, "extractive", None
+        if not extractive:
+            try:
+                if llm is None or isinstance(llm, str):
+                    spec = parse_llm(llm or default_llm())
+                    name, model = str(spec), load_llm(spec, self.config.llm)
+                else:  # a LangChain chat model object
+                    name, model = model_name(llm), llm
+            except LLMUnavailable as e:
+                if not fallback:
+                    raise KGError(f"{e} (or answer without an LLM: --no-llm)") from None
+                model, name, why = None, "extractive", str(e)
+        t0 = time.perf_counter()
+        report = self.search_report(question, k, mode)
+        named = [q.entity_id for q in report.query_entities if q.how != "retrieved"]
+        with self.db.read() as s:
+            facts = read.facts_about(s, named, [r.chunk_id for r in report.results], limit=2 * cfg.max_facts)
+        try:
+            answer = answer_from(question, report.results, facts, [q.name for q in report.query_entities], model,
+                                 name, cfg, on_token, time.perf_counter() - t0)
+        except GenerationFailed as e:
+            raise KGError(f"the LLM call failed ({e}); answer without an LLM with --no-llm") from None
+        answer.fallback = why
+        return answer
 
     def import_kb(self, path: str | Path) -> KBImportReport:
         """Seed entities from a JSONL knowledge base: one {id, name, aliases, description, type} a line."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kg.answer import Answer
 from kg.api import EXPORT_FORMATS, KGConfig, KGError, KnowledgeGraph, default_db
 from kg.chunking import ChunkConfig
 from kg.types import EntityCard, IngestReport, MergeInfo, Neighborhood
@@ -426,6 +428,85 @@ def search(ctx: click.Context, query: str, k: int, mode: str, no_entities: bool,
 
 
 @cli.command()
+@click.argument("question")
+@click.option("--llm", metavar="NAME", default=None,
+              help="Chat model: local (SmolLM2-135M, offline), llamacpp:FILE.gguf, or PROVIDER:MODEL such as "
+                   "openai:gpt-4o-mini or ollama:llama3.1 (default: $KG_LLM, else local).")
+@click.option("-k", type=click.IntRange(min=1), default=8, show_default=True, help="Chunks to retrieve.")
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True, help="Retrieval mode.")
+@click.option("--no-llm", is_flag=True, help="No generation: answer with the best evidence sentences, cited.")
+@click.option("--context-tokens", type=click.IntRange(min=64), default=None,
+              help="Token budget for sources and graph facts (default 2048).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Longest answer, in tokens (default 256).")
+@db_option
+@json_option
+@click.pass_context
+@user_errors
+def ask(ctx: click.Context, question: str, llm: str | None, k: int, mode: str, no_llm: bool,
+        context_tokens: int | None, max_tokens: int | None, db_path: str | None, as_json: bool) -> None:
+    """Answer a question from the graph with [n] citations, streaming the answer.
+
+    Example:
+
+        kg ask "Who founded the institute where Irène Joliot-Curie worked?"
+
+        kg ask "Where did Marie Curie study?" --llm openai:gpt-4o-mini
+
+        kg ask "Where did Marie Curie study?" --no-llm
+    """
+    config = KGConfig.from_env()
+    if context_tokens:
+        config.answer.context_tokens = context_tokens
+    if max_tokens:
+        config.llm.max_tokens = max_tokens
+    # The default model falls back to an extractive answer when it cannot load; a model asked for by name fails.
+    fallback = not llm and not os.environ.get("KG_LLM")
+    streamed: list[str] = []
+
+    def on_token(piece: str) -> None:
+        streamed.append(piece)
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    with open_graph(ctx, db_path, config) as g:
+        a = g.ask(question, k, mode, llm=llm, extractive=no_llm, fallback=fallback,
+                  on_token=None if as_json else on_token)
+    if as_json:
+        _emit_json(a.to_dict())
+        return
+    if streamed:
+        sys.stdout.write("\n")
+    elif not a.text:
+        out.print("No answer: nothing relevant was retrieved." if not a.results else "No answer.")
+    if a.fallback:
+        err.print(f"[yellow]note:[/yellow] no LLM ({escape(a.fallback)}); this is the extractive answer")
+    if a.invalid_citations:
+        err.print(f"[yellow]note:[/yellow] the answer cites {', '.join(f'[{n}]' for n in a.invalid_citations)}, "
+                  "which is not a source")
+    _print_sources(a)
+
+
+def _print_sources(a: Answer) -> None:
+    if not a.sources:
+        return
+    cited = {c.n for c in a.citations}
+    out.print("\n[bold]Sources[/bold]")
+    for s in a.sources:
+        where = f"{s.source} #{s.chunk_id}" if s.source else f"chunk {s.chunk_id}"
+        what = "evidence sentence, " if s.kind == "evidence" else ""
+        score = f"score {s.score:.3f}" if s.kind == "chunk" else "graph fact"
+        line = f"[{s.n}] {escape(s.title)}  [dim]{escape(where)} ({what}{score}{', cut' if s.truncated else ''})[/dim]"
+        out.print(f"[bold]{line}[/bold]" if s.n in cited else line)
+    for f in a.facts:
+        out.print(f"[dim]fact: {escape(f.head)} —{escape(f.predicate)}→ {escape(f.tail)} [{f.source}][/dim]")
+    u = a.usage
+    tokens = "" if u.counted_by == "none" else f" · {u.input_tokens:,} tokens in, {u.output_tokens:,} out"
+    if u.counted_by == "estimate":
+        tokens += " (estimated)"
+    out.print(f"[dim]{escape(a.llm)}{tokens} · {u.seconds:.2f} s (retrieval {u.retrieval_seconds:.2f} s)[/dim]")
+
+
+@cli.command()
 @click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS, case_sensitive=False), default="graphml",
               show_default=True)
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="File to write.")
@@ -602,12 +683,54 @@ def bench_retrieval(dataset: str, db_path: str | None, limit_queries: int | None
     from kg.bench.retrieval import print_retrieval_bench, run_retrieval_bench
     result = run_retrieval_bench(dataset, db=db_path, limit_queries=limit_queries, processes=processes,
                                  threads=threads, progress=None if as_json else err)
-    if out_path:
-        try:
-            Path(out_path).write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        except OSError as e:
-            raise KGError(f"{out_path}: cannot write ({e})") from None
+    _write_json(out_path, result)
     _emit_json(result) if as_json else print_retrieval_bench(result, out)
+
+
+@bench.command("qa")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.option("--llm", "llms", metavar="NAME", multiple=True,
+              help="A chat model to score, as for kg ask; repeatable (default: $KG_LLM, else local).")
+@click.option("--no-llm", is_flag=True, help="Only the extractive answerer.")
+@click.option("--db", "db_path", metavar="FILE", default=None,
+              help="Keep the store here; if it already holds documents, reuse it.")
+@click.option("--limit-queries", type=click.IntRange(min=1), default=None, help="Only the first N questions.")
+@click.option("-k", type=click.IntRange(min=1), default=8, show_default=True, help="Chunks (and BM25 passages).")
+@click.option("--no-peer", is_flag=True, help="Skip the BM25 peer rows.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write the JSON result, with every prediction, to this file.")
+@json_option
+@user_errors
+def bench_qa(dataset: str, llms: tuple[str, ...], no_llm: bool, db_path: str | None, limit_queries: int | None,
+             k: int, no_peer: bool, out_path: str | None, as_json: bool) -> None:
+    """Exact match and token F1 of kg ask's answers, with source recall and seconds per question, against the
+    same answerer over BM25 passages. The extractive answerer (--no-llm) always runs.
+
+    DATASET is a folder with corpus.jsonl and queries.jsonl ({id, question, answers, supporting}).
+
+    Example:
+
+        kg bench qa ../shared/datasets/musique-100 --db /tmp/musique.db
+    """
+    from kg.bench.qa import print_qa_bench, run_qa_bench
+    from kg.llm import LLMUnavailable, default_llm
+
+    names = [] if no_llm else list(llms or [default_llm()])
+    try:
+        result = run_qa_bench(dataset, names, db=db_path, limit_queries=limit_queries, k=k, peer=not no_peer,
+                              progress=None if as_json else err)
+    except LLMUnavailable as e:
+        raise KGError(str(e)) from None
+    _write_json(out_path, result)
+    _emit_json(result) if as_json else print_qa_bench(result, out)
+
+
+def _write_json(path: str | None, result: dict[str, Any]) -> None:
+    if path:
+        try:
+            Path(path).write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        except OSError as e:
+            raise KGError(f"{path}: cannot write ({e})") from None
 
 
 def main() -> None:

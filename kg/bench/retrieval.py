@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ class Query:
     id: str
     question: str
     supporting: list[str]
+    answers: list[str] = field(default_factory=list)  # the answer and its aliases, where the dataset has them
 
 
 # -- dataset --------------------------------------------------------------------------------------------------
@@ -105,7 +106,12 @@ def read_queries(path: Path, passage_ids: set[str], limit: int | None = None) ->
                 missing = [s for s in sup if s not in passage_ids]
                 if missing:
                     raise KGError(f"{path}:{n}: supporting passage(s) {', '.join(missing)} not in corpus.jsonl")
-                queries.append(Query(str(row.get("id", n)), row["question"], list(dict.fromkeys(sup))))
+                answers = row.get("answers") or []
+                if isinstance(answers, str):
+                    answers = [answers]
+                if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+                    raise KGError(f'{path}:{n}: "answers" must be a list of strings')
+                queries.append(Query(str(row.get("id", n)), row["question"], list(dict.fromkeys(sup)), answers))
                 if limit and len(queries) >= limit:
                     break
     except (OSError, UnicodeDecodeError) as e:
