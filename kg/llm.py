@@ -113,7 +113,8 @@ def _gguf_path(model: str) -> str:
     if path.is_file():
         return str(path)
     parts = model.split("/")
-    if len(parts) >= 3 and not model.startswith(("/", ".", "~")):  # OWNER/REPO/FILE.gguf on the hub
+    # Only when a user names OWNER/REPO/FILE.gguf (needs network); the default never leaves the machine.
+    if len(parts) >= 3 and not model.startswith(("/", ".", "~")):
         from huggingface_hub import hf_hub_download
 
         try:
