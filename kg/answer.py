@@ -15,6 +15,7 @@ from typing import Any
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
+from kg.llm import token_counter
 from retrieve.retriever import SearchResult
 
 SYSTEM_PROMPT = """\
@@ -254,13 +255,12 @@ def extractive(question: str, sources: list[Source], facts: list[Fact], query_en
     ents = [e.lower() for e in query_entities if e.strip()]
     top = max((s.score for s in sources), default=0.0) or 1.0
     candidates: dict[tuple[int, str], float] = {}
-    fact_sentences = [(f.source, f.sentence) for f in facts]
     for s in sources:
         rel = s.score / top if s.kind == "chunk" else 0.5
         for sent in sentences(s.text.removesuffix(TRUNCATED)):
             candidates[(s.n, sent)] = rel
-    for src, sent in fact_sentences:
-        candidates.setdefault((src, sent), 0.5)
+    for f in facts:
+        candidates.setdefault((f.source, f.sentence), 0.5)
     scored = []
     for (src, sent), rel in candidates.items():
         low = sent.lower()
@@ -320,8 +320,6 @@ def answer_from(question: str, results: list[SearchResult], facts: list[dict], q
                 retrieval_seconds: float = 0.0) -> Answer:
     """Build the context from retrieved ``results`` and candidate ``facts``, then answer with ``model`` (or
     extractively when it is None). ``usage.seconds`` counts ``retrieval_seconds`` plus the time spent here."""
-    from kg.llm import token_counter
-
     t0 = time.perf_counter()
     count, exact = token_counter(model)
     sources, chosen = select_context(results, facts, count, config)

@@ -713,14 +713,11 @@ def bench_qa(dataset: str, llms: tuple[str, ...], no_llm: bool, db_path: str | N
         kg bench qa ../shared/datasets/musique-100 --db /tmp/musique.db
     """
     from kg.bench.qa import print_qa_bench, run_qa_bench
-    from kg.llm import LLMUnavailable, default_llm
+    from kg.llm import default_llm
 
     names = [] if no_llm else list(llms or [default_llm()])
-    try:
-        result = run_qa_bench(dataset, names, db=db_path, limit_queries=limit_queries, k=k, peer=not no_peer,
-                              progress=None if as_json else err)
-    except LLMUnavailable as e:
-        raise KGError(str(e)) from None
+    result = run_qa_bench(dataset, names, db=db_path, limit_queries=limit_queries, k=k, peer=not no_peer,
+                          progress=None if as_json else err)
     _write_json(out_path, result)
     _emit_json(result) if as_json else print_qa_bench(result, out)
 

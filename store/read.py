@@ -178,8 +178,9 @@ def facts_about(session: Session, entity_ids: list[int], chunk_ids: list[int], l
     one = (Relation.head_id.in_(ents) | Relation.tail_id.in_(ents)) & RelationEvidence.chunk_id.in_(chunks)
     q = (
         select(Relation.id, head.name, Relation.predicate, tail.name, Relation.weight, RelationEvidence.chunk_id,
-               Chunk.text, RelationEvidence.sent_start, RelationEvidence.sent_end, Document.title, Document.id,
-               Document.source)
+               func.substr(Chunk.text, RelationEvidence.sent_start + 1,
+                           RelationEvidence.sent_end - RelationEvidence.sent_start),
+               Document.title, Document.id, Document.source)
         .join(RelationEvidence, RelationEvidence.relation_id == Relation.id)
         .join(head, head.id == Relation.head_id).join(tail, tail.id == Relation.tail_id)
         .join(Chunk, Chunk.id == RelationEvidence.chunk_id).join(Document, Document.id == Chunk.document_id)
@@ -187,11 +188,11 @@ def facts_about(session: Session, entity_ids: list[int], chunk_ids: list[int], l
         .order_by(Relation.weight.desc(), Relation.id, RelationEvidence.id)
     )
     best: dict[int, dict] = {}
-    for rid, h, pred, t, w, cid, text, a, b, title, doc_id, source in session.execute(q):
+    for rid, h, pred, t, w, cid, sentence, title, doc_id, source in session.execute(q):
         if rid not in best and len(best) >= limit:  # rows come grouped by relation, strongest first
             break
         row = {"relation_id": rid, "head": h, "predicate": pred, "tail": t, "weight": w, "chunk_id": cid,
-               "sentence": text[a:b].strip(), "title": title, "document_id": doc_id, "source": source}
+               "sentence": sentence.strip(), "title": title, "document_id": doc_id, "source": source}
         if rid not in best or (cid in chunks and best[rid]["chunk_id"] not in chunks):
             best[rid] = row
-    return sorted(best.values(), key=lambda r: (-r["weight"], r["relation_id"]))[:limit]
+    return list(best.values())

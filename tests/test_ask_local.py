@@ -49,10 +49,17 @@ def test_injected_instructions_stay_data(make_kg, tmp_path: Path) -> None:  # ty
     assert "BANANA" not in a.text.upper(), a.text
 
 
-def test_cli_ask_streams_then_lists_sources(tmp_path: Path) -> None:
-    db = tmp_path / "kg.db"
+@pytest.fixture(scope="module")
+def cli_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample corpus ingested through the CLI once for the CLI tests of this module."""
+    db = tmp_path_factory.mktemp("ask-cli") / "kg.db"
+    assert CliRunner().invoke(cli, ["ingest", str(SAMPLE), "--db", str(db), "-q"]).exit_code == 0
+    return db
+
+
+def test_cli_ask_streams_then_lists_sources(cli_db: Path) -> None:
+    db = cli_db
     runner = CliRunner()
-    assert runner.invoke(cli, ["ingest", str(SAMPLE), "--db", str(db), "-q"]).exit_code == 0
     r = runner.invoke(cli, ["ask", QUESTION, "-k", "4", "--db", str(db)], env={"KG_DB": None, "KG_LLM": None})
     assert r.exit_code == 0, (r.output, r.exception)
     answer, _, rest = r.stdout.partition("\nSources\n")
@@ -64,12 +71,9 @@ def test_cli_ask_streams_then_lists_sources(tmp_path: Path) -> None:
     assert {c["chunk_id"] for c in data["citations"]} <= {s["chunk_id"] for s in data["sources"]}
 
 
-@pytest.mark.parametrize("flag", [["--no-llm"]])
-def test_cli_no_llm_prints_cited_sentences(tmp_path: Path, flag: list[str]) -> None:
-    db = tmp_path / "kg.db"
-    runner = CliRunner()
-    assert runner.invoke(cli, ["ingest", str(SAMPLE), "--db", str(db), "-q"]).exit_code == 0
-    r = runner.invoke(cli, ["ask", "Who discovered polonium?", *flag, "--db", str(db)], env={"KG_DB": None})
+def test_cli_no_llm_prints_cited_sentences(cli_db: Path) -> None:
+    r = CliRunner().invoke(cli, ["ask", "Who discovered polonium?", "--no-llm", "--db", str(cli_db)],
+                           env={"KG_DB": None})
     assert r.exit_code == 0, r.output
     answer = r.stdout.partition("\nSources\n")[0].strip().splitlines()
     assert answer and all(line.rstrip().endswith("]") for line in answer)

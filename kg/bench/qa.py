@@ -119,11 +119,14 @@ def run_qa_bench(dataset: str | Path, llms: list[str] | None = None, db: str | P
     corpus_path, queries_path = dataset_files(dataset)
     corpus = read_corpus(corpus_path)
     passages = {r["id"]: r for r in corpus}
-    queries = [q for q in read_queries(queries_path, set(passages), limit_queries)]
+    queries = read_queries(queries_path, set(passages), limit_queries)
     if not all(q.answers for q in queries):
         missing = next(q.id for q in queries if not q.answers)
         raise KGError(f'{queries_path}: query {missing} has no "answers"; the QA bench scores answers against them')
-    answerers = [EXTRACTIVE, *(str(parse_llm(name)) for name in (llms or []))]
+    try:
+        answerers = [EXTRACTIVE, *(str(parse_llm(name)) for name in (llms or []))]
+    except LLMUnavailable as e:
+        raise KGError(str(e)) from None
 
     def say(msg: str) -> None:
         if progress is not None:
