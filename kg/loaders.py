@@ -3,21 +3,49 @@
 Each loader is a LangChain ``BaseLoader``, so it also works in any LangChain pipeline. The metadata carries
 ``source`` (the document's identity in the store), ``title`` and ``title_explicit`` (whether the title came
 from the file's content rather than its name).
+
+Hostile files end as a ``LoadError`` for that file (or that jsonl line), never as an exception or a partial
+document:
+
+- A file over the size limit (``MAX_FILE_MB``, or ``$KG_MAX_FILE_MB``) is refused from its ``stat`` before a
+  byte is read. A jsonl file is read line by line instead, so it may be any size; one line over the limit is
+  an error for that line.
+- A file whose first 8 KB hold several NUL or other control bytes is binary. A few stray ones in text are
+  dropped, as are all control characters but tab and line breaks: SQLite, spaCy and XML exports never see one.
+- Text must be UTF-8. A file with an invalid byte is refused naming it and its offset, rather than stored with
+  replacement characters (a Latin-1 file would otherwise become mojibake in the store).
+- HTML is read by a small tokenizer, linear in the input and without recursion, so any nesting depth or
+  unclosed markup parses; script, style, noscript and template content never reaches the text.
 """
 
 from __future__ import annotations
 
 import codecs
+import html
 import json
+import math
+import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
+from functools import cache
 from pathlib import Path
+from typing import IO, Any
 
 from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl")
+MAX_FILE_MB = 32  # per file (per line in jsonl); $KG_MAX_FILE_MB overrides it
+MAX_FILE_ENV = "KG_MAX_FILE_MB"
+_MB = 1 << 20
 _SNIFF = 8192
+# Bytes that text never holds: C0 controls other than tab, LF, VT, FF, CR and escape.
+_BINARY_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x1B), *range(0x1C, 0x20)])
+_BREAKS = re.compile("\r\n?|[\x0b\x0c]")
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\ufffe\uffff]")
+_SURROGATES = re.compile("[\ud800-\udfff]")  # only JSON escapes ("\ud800") or odd file names produce these
+_META_DEPTH = 32
 
 
 class LoadError(Exception):
@@ -29,35 +57,102 @@ class LoadError(Exception):
         self.reason = reason
 
 
+def clean(text: str) -> str:
+    """Line breaks as ``\\n``; no NUL or other control character but tab, and no lone surrogate."""
+    return _SURROGATES.sub("\ufffd", _CONTROLS.sub("", _BREAKS.sub("\n", text)))
+
+
+def max_file_bytes() -> int:
+    """The size limit in bytes: ``$KG_MAX_FILE_MB`` megabytes if set, else ``MAX_FILE_MB``."""
+    raw = os.environ.get(MAX_FILE_ENV, "").strip()
+    if not raw:
+        return MAX_FILE_MB * _MB
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = math.nan
+    if not (mb > 0 and math.isfinite(mb)):
+        raise ValueError(f"{MAX_FILE_ENV} must be a positive number of megabytes, not {raw!r}")
+    return max(1, int(mb * _MB))
+
+
+def _limit(where: str) -> int:
+    try:
+        return max_file_bytes()
+    except ValueError as e:
+        raise LoadError(where, str(e)) from None
+
+
+def _over_limit(what: str, limit: int) -> str:
+    return f"{what} over the {round(limit / _MB, 3):g} MB limit (set {MAX_FILE_ENV} to raise it)"
+
+
+def _size(n: int) -> str:
+    return f"{n / _MB:.1f} MB" if n >= _MB else f"{n:,} bytes"
+
+
+def _open(path: Path, limit: int | None) -> IO[bytes]:
+    """The file opened for reading, after its stat says it is a regular file within ``limit`` bytes."""
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise LoadError(str(path), "not a regular file")
+        if limit is not None and st.st_size > limit:
+            raise LoadError(str(path), _over_limit(f"file too large: {_size(st.st_size)} is", limit))
+        return path.open("rb")
+    except OSError as e:
+        raise LoadError(str(path), f"cannot read file ({e.strerror or e})") from None
+
+
+def _binary(head: bytes) -> str | None:
+    """Why the first bytes of a file say it is not text, or None."""
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "UTF-32 text, not UTF-8 (convert it, e.g. iconv -f UTF-32 -t UTF-8)"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "UTF-16 text, not UTF-8 (convert it, e.g. iconv -f UTF-16 -t UTF-8)"
+    odd = len(head) - len(head.translate(None, _BINARY_BYTES))
+    if odd <= max(1, len(head) // 32):  # a stray control byte in text is dropped, not fatal
+        return None
+    return "binary file (contains NUL bytes), not text" if 0 in head else "binary file (control bytes), not text"
+
+
+def _decode(data: bytes | memoryview, where: str, offset: int = 0) -> str:
+    """Strict UTF-8, or a LoadError naming the first bad byte by its offset in the file."""
+    try:
+        return str(data, "utf-8")
+    except UnicodeDecodeError as e:
+        raise LoadError(where, f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {offset + e.start})") from None
+
+
+def read_text(path: Path) -> str:
+    """The file as clean UTF-8 text, refusing large, binary and undecodable files with a clear reason."""
+    limit = _limit(str(path))
+    with _open(path, limit) as fh:
+        try:
+            data = fh.read(limit + 1)
+        except OSError as e:
+            raise LoadError(str(path), f"cannot read file ({e.strerror or e})") from None
+    if len(data) > limit:  # it grew since the stat
+        raise LoadError(str(path), _over_limit("file too large:", limit))
+    reason = _binary(data[:_SNIFF])
+    if reason:
+        raise LoadError(str(path), reason)
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    return clean(_decode(memoryview(data)[bom:], str(path), bom))
+
+
 def _title_from_name(path: Path) -> str:
     return path.stem.replace("_", " ").replace("-", " ").strip() or path.name
 
 
-def read_text(path: Path) -> str:
-    """The file as UTF-8 text, refusing binary and undecodable files with a clear reason."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise LoadError(str(path), f"cannot read file ({e.strerror or e})") from None
-    if b"\x00" in data[:_SNIFF]:
-        raise LoadError(str(path), "binary file (contains NUL bytes), not text")
-    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
-    try:
-        text = data[bom:].decode("utf-8")
-    except UnicodeDecodeError as e:
-        at = bom + e.start  # an offset into the file, not into the text after the byte-order mark
-        raise LoadError(str(path), f"not valid UTF-8 (byte 0x{data[at]:02x} at offset {at})") from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
 def _doc(path: Path, text: str, title: str | None, source: str | None = None,
          meta: dict | None = None) -> Document:
-    text = text.strip()
+    text = clean(text).strip()
     if not text:
         raise LoadError(source or str(path), "empty document (no text after parsing)")
-    explicit = bool(title and title.strip())
-    metadata = {"source": source or str(path.resolve()), "title": (title or "").strip() or _title_from_name(path),
-                "title_explicit": explicit, "path": str(path)}
+    title = clean(title).strip() if title else None
+    metadata = {"source": source or str(path.resolve()), "title": title or _title_from_name(path),
+                "title_explicit": bool(title), "path": str(path)}
     for k, v in (meta or {}).items():  # the file's own metadata never overrides ours
         metadata[k if k not in metadata else f"user_{k}"] = v
     return Document(page_content=text, metadata=metadata)
@@ -112,43 +207,183 @@ class MarkdownLoader(BaseLoader):
 
 
 _WS = re.compile(r"[ \t\n\r\f\v]+")
-_HTML_BLOCKS = ["address", "article", "aside", "blockquote", "br", "caption", "dd", "details", "dialog", "div", "dl",
-                "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
-                "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table", "tbody",
-                "td", "tfoot", "th", "thead", "tr", "ul"]
+_HTML_BLOCKS = frozenset([
+    "address", "article", "aside", "blockquote", "br", "caption", "dd", "details", "dialog", "div", "dl", "dt",
+    "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li",
+    "main", "nav", "ol", "p", "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr",
+    "ul"])
+_RAW_TEXT = frozenset(["script", "style", "iframe", "noembed", "noframes"])  # content is never markup or shown
+_HIDDEN = frozenset(["noscript", "template"])  # content is markup, but not shown
+_TEXT, _CDATA, _START, _END = range(4)
+_MARKUP = re.compile("<[a-zA-Z!/?]")  # any other "<" is text
+_TAG_NAME = re.compile(r"[a-zA-Z][^\t\n\f\r />]*")
+_TAG_STOP = re.compile("[>\"']")
+
+
+@cache
+def _closing(name: str) -> re.Pattern[str]:
+    return re.compile(rf"</{re.escape(name)}[\t\n\f\r />]", re.IGNORECASE)
+
+
+def _tag_end(markup: str, i: int) -> int:
+    """The index after the ``>`` that ends the tag whose attributes start at ``i``, or -1 at end of input."""
+    while True:
+        m = _TAG_STOP.search(markup, i)
+        if m is None:
+            return -1
+        j = m.start()
+        if markup[j] == ">":
+            return j + 1
+        k = j - 1  # a quote opens a value only after "=", else it is part of an attribute name
+        while k >= i and markup[k] in " \t\n\f\r":
+            k -= 1
+        if k >= i and markup[k] == "=":
+            close = markup.find(markup[j], j + 1)
+            if close < 0:
+                return -1
+            i = close + 1
+        else:
+            i = j + 1
+
+
+def _html_events(markup: str) -> Iterator[tuple[int, str]]:
+    """Text, CDATA, start and end tags in order, tokenized as HTML5 does in outline.
+
+    Every step moves past everything it scanned, so time is linear in the input whatever the markup; a tag,
+    comment or raw-text element left open at the end of the input ends it, as in a browser.
+    """
+    pos, n = 0, len(markup)
+    title_closes = True  # false once a search found no </title> after some point
+    while pos < n:
+        found = _MARKUP.search(markup, pos)
+        if found is None:
+            yield _TEXT, markup[pos:]
+            return
+        lt = found.start()
+        if lt > pos:
+            yield _TEXT, markup[pos:lt]
+        c = markup[lt + 1]
+        if c.isalpha():
+            m = _TAG_NAME.match(markup, lt + 1)
+            assert m is not None
+            pos = _tag_end(markup, m.end())
+            if pos < 0:
+                return
+            name = m.group().lower()
+            if name == "title":  # its text is plain text up to </title>; without one, the tag is ignored
+                end_tag = _closing(name).search(markup, pos) if title_closes else None
+                title_closes = end_tag is not None
+                if end_tag is not None:
+                    yield _START, name
+                    yield _TEXT, markup[pos:end_tag.start()]
+                    yield _END, name
+                    pos = _tag_end(markup, end_tag.end() - 1)
+                    if pos < 0:
+                        return
+                continue
+            yield _START, name
+            if name in _RAW_TEXT:
+                end_tag = _closing(name).search(markup, pos)
+                if end_tag is None:
+                    return
+                yield _END, name
+                pos = _tag_end(markup, end_tag.end() - 1)
+                if pos < 0:
+                    return
+        elif c == "/" and (m := _TAG_NAME.match(markup, lt + 2)):
+            pos = _tag_end(markup, m.end())
+            if pos < 0:
+                return
+            yield _END, m.group().lower()
+        elif markup.startswith("<!--", lt):
+            if markup.startswith((">", "->"), lt + 4):  # <!--> and <!---> are empty comments
+                pos = markup.index(">", lt + 4) + 1
+                continue
+            close = markup.find("-->", lt + 4)
+            if close < 0:
+                return
+            pos = close + 3
+        elif markup.startswith("<![CDATA[", lt):
+            close = markup.find("]]>", lt + 9)
+            if close < 0:
+                return
+            yield _CDATA, markup[lt + 9:close]
+            pos = close + 3
+        else:  # doctype, processing instruction or a bogus comment: up to the next ">"
+            close = markup.find(">", lt + 2)
+            if close < 0:
+                return
+            pos = close + 1
+
+
+def _joined(pieces: list[str]) -> str:
+    return _WS.sub(" ", " ".join(p.strip() for p in pieces if p.strip()))
+
+
+def html_text(markup: str) -> tuple[str | None, str]:
+    """The title (first <title>, else first <h1>) and the visible text of an HTML page.
+
+    Whitespace collapses as a browser does: only block elements and <br> break lines (inside <pre> line breaks
+    stay), so inline markup (<b>, <a>, <em>...) never splits a sentence or a name across lines.
+    """
+    done: list[str] = []  # text joined so far, and the pieces not joined yet
+    parts: list[str] = []
+    title: list[str] = []  # the text of the first <title>, and of the first <h1>
+    h1: list[str] = []
+    seen_title = seen_h1 = in_title = False
+    hidden = pre = in_h1 = 0  # depths: inside hidden content, <pre>, and the first <h1>
+    for kind, value in _html_events(markup):
+        if kind == _START:
+            if value in _HIDDEN:
+                hidden += 1
+            if hidden:
+                continue
+            if value == "title" and not seen_title:
+                seen_title = in_title = True
+            elif value == "h1" and (in_h1 or not seen_h1):
+                seen_h1, in_h1 = True, in_h1 + 1
+            if value == "pre":
+                pre += 1
+            if value in _HTML_BLOCKS:
+                parts.append("\n")
+        elif kind == _END:
+            if value in _HIDDEN:
+                hidden = max(0, hidden - 1)
+                continue
+            if hidden:
+                continue
+            if value == "title":
+                in_title = False
+            elif value == "h1":
+                in_h1 = max(0, in_h1 - 1)
+            elif value == "pre":
+                pre = max(0, pre - 1)
+            if value in _HTML_BLOCKS:
+                parts.append("\n")
+        elif not hidden:
+            text = html.unescape(value) if kind == _TEXT else value
+            if in_title:
+                title.append(text)
+                continue
+            if in_h1:
+                h1.append(text)
+            parts.append(text if pre else _WS.sub(" ", text))
+            if len(parts) >= 4096:
+                done.append("".join(parts))
+                parts.clear()
+    lines = (_WS.sub(" ", line).strip() for line in "".join(done + parts).split("\n"))
+    return _joined(title) or _joined(h1) or None, "\n".join(line for line in lines if line)
 
 
 class HTMLLoader(BaseLoader):
-    """HTML to visible text with BeautifulSoup; scripts, styles and templates are dropped."""
+    """HTML to visible text; scripts, styles, noscript and templates are dropped."""
 
     def __init__(self, path: Path):
         self.path = path
 
     def lazy_load(self) -> Iterator[Document]:
-        from bs4 import BeautifulSoup, NavigableString
-
-        soup = BeautifulSoup(read_text(self.path), "html.parser")
-        for tag in soup(["script", "style", "noscript", "template"]):
-            tag.decompose()
-        title = soup.title.get_text(" ", strip=True) if soup.title else None
-        if not title and soup.h1:
-            title = soup.h1.get_text(" ", strip=True)
-        if soup.title:
-            soup.title.decompose()
-        body = soup.body or soup
-        # Whitespace inside text collapses as a browser does; only block elements and <br> break lines, so
-        # inline markup (<b>, <a>, <em>...) no longer splits a sentence or a name across lines.
-        for s in body.find_all(string=True):
-            if type(s) is NavigableString and s.find_parent("pre") is None:
-                s.replace_with(_WS.sub(" ", s))
-        for tag in body.find_all(_HTML_BLOCKS):
-            if tag.name == "br":
-                tag.replace_with("\n")
-            else:
-                tag.insert_before("\n")
-                tag.insert_after("\n")
-        blocks = [_WS.sub(" ", b).strip() for b in body.get_text().split("\n")]
-        yield _doc(self.path, "\n".join(b for b in blocks if b), title)
+        title, text = html_text(read_text(self.path))
+        yield _doc(self.path, text, title)
 
 
 class PDFLoader(BaseLoader):
@@ -159,22 +394,43 @@ class PDFLoader(BaseLoader):
 
     def lazy_load(self) -> Iterator[Document]:
         from pypdf import PdfReader
-        from pypdf.errors import PdfReadError
 
+        where = str(self.path)
+        _open(self.path, _limit(where)).close()
         try:
             reader = PdfReader(self.path)
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise LoadError(where, "encrypted PDF (needs a password; save a decrypted copy)")
             pages = [p.extract_text() or "" for p in reader.pages]
             title = reader.metadata.title if reader.metadata else None
-        except (PdfReadError, OSError, ValueError, KeyError) as e:
-            raise LoadError(str(self.path), f"unreadable PDF ({e})") from None
+        except LoadError:
+            raise
+        except Exception as e:  # pypdf raises many kinds of errors on a damaged file
+            raise LoadError(where, f"unreadable PDF ({str(e) or type(e).__name__})") from None
         text = "\n\n".join(p.strip() for p in pages if p.strip())
-        if not text:
-            raise LoadError(str(self.path), "PDF has no extractable text (scanned images need OCR first)")
-        yield _doc(self.path, text, title, meta={"pages": len(pages)})
+        if not clean(text).strip():
+            raise LoadError(where, "PDF has no extractable text: no text layer (scanned PDF? run OCR on it first)")
+        yield _doc(self.path, text, title if isinstance(title, str) else None, meta={"pages": len(pages)})
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """JSON metadata with clean strings; ValueError when nested deeper than the store can safely write."""
+    if depth > _META_DEPTH:
+        raise ValueError(f'"metadata" is nested more than {_META_DEPTH} levels deep')
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, list):
+        return [_plain(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {clean(k): _plain(v, depth + 1) for k, v in value.items()}
+    return value
 
 
 class JSONLLoader(BaseLoader):
-    """One document a line: {"id", "title", "text", "metadata"?}. A bad line is reported, not fatal."""
+    """One document a line: {"id", "title", "text", "metadata"?}. A bad line is reported, not fatal.
+
+    The file is read a line at a time, so its size is not limited; each line is, by ``max_file_bytes()``.
+    """
 
     def __init__(self, path: Path):
         self.path = path
@@ -183,14 +439,46 @@ class JSONLLoader(BaseLoader):
     # one error for the file instead of one per line.
     NOT_A_CORPUS_AFTER = 20
 
+    def _lines(self) -> Iterator[tuple[int, str | LoadError]]:
+        """(line number, text of the line or why it cannot be read), streaming the file."""
+        limit = _limit(str(self.path))
+        with _open(self.path, None) as fh:
+            reason = _binary(fh.read(_SNIFF))
+            if reason:
+                raise LoadError(str(self.path), reason)
+            fh.seek(0)
+            n = offset = 0
+            while raw := fh.readline(limit + 1):
+                n, start = n + 1, offset
+                offset += len(raw)
+                if len(raw) > limit and not raw.endswith(b"\n"):
+                    while raw and not raw.endswith(b"\n"):  # skip the rest of the line, a piece at a time
+                        raw = fh.readline(1 << 16)
+                        offset += len(raw)
+                    yield n, LoadError(f"{self.path}:{n}", _over_limit("line too long:", limit))
+                    continue
+                bom = len(codecs.BOM_UTF8) if n == 1 and raw.startswith(codecs.BOM_UTF8) else 0
+                try:
+                    line = _decode(memoryview(raw)[bom:], f"{self.path}:{n}", start + bom)
+                except LoadError as e:
+                    yield n, e
+                    continue
+                line = line[:-1] if line.endswith("\n") else line
+                line = line[:-1] if line.endswith("\r") else line
+                for k, part in enumerate(line.split("\r")):  # a lone CR ends a line too
+                    yield n + k, part
+                n += line.count("\r")
+
     def lazy_load(self) -> Iterator[Document]:  # yields LoadError instances for bad lines
-        text = read_text(self.path)
         seen: set[str] = set()
         base = str(self.path.resolve())
         shapeless: list[LoadError] = []  # held back until a line turns out to be a document
         keys: list[str] = []
         any_doc = False
-        for n, line in enumerate(text.split("\n"), 1):
+        for n, line in self._lines():
+            if isinstance(line, LoadError):
+                yield line  # type: ignore[misc]
+                continue
             if not line.strip():
                 continue
             where = f"{self.path}:{n}"
@@ -198,6 +486,12 @@ class JSONLLoader(BaseLoader):
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
                 yield LoadError(where, f"malformed JSON ({e.msg} at column {e.colno})")  # type: ignore[misc]
+                continue
+            except RecursionError:
+                yield LoadError(where, "malformed JSON (nested too deeply to parse)")  # type: ignore[misc]
+                continue
+            except ValueError as e:  # e.g. an integer with more digits than Python converts
+                yield LoadError(where, f"malformed JSON ({e})")  # type: ignore[misc]
                 continue
             if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
                 error = LoadError(where, 'each line must be an object with a string "text"')
@@ -213,21 +507,24 @@ class JSONLLoader(BaseLoader):
                 any_doc = True
                 yield from shapeless  # type: ignore[misc]
                 shapeless = []
-            rid = str(obj.get("id", n))
+            rid = clean(str(obj.get("id", n)))
             if rid in seen:
                 yield LoadError(where, f"duplicate id {rid!r}")  # type: ignore[misc]
                 continue
             seen.add(rid)
             raw_meta = obj.get("metadata")
-            meta: dict = raw_meta if isinstance(raw_meta, dict) else {}
             title = obj.get("title") if isinstance(obj.get("title"), str) else None
             try:
+                meta: dict = _plain(raw_meta) if isinstance(raw_meta, dict) else {}
                 user = {("user_record_id" if k == "record_id" else k): v for k, v in meta.items()}  # ours wins
                 doc = _doc(self.path, obj["text"], title, source=f"{base}#{rid}", meta={"record_id": rid, **user})
             except LoadError as e:
                 yield LoadError(where, e.reason)  # type: ignore[misc]
                 continue
-            if not title:
+            except ValueError as e:
+                yield LoadError(where, str(e))  # type: ignore[misc]
+                continue
+            if not doc.metadata["title_explicit"]:
                 doc.metadata["title"] = rid
             yield doc
         if shapeless and not any_doc:
@@ -241,32 +538,53 @@ LOADERS: dict[str, type[BaseLoader]] = {
 }
 
 
+def _printable(path: Path) -> str:
+    """The path as text that can be printed and stored: bytes of a non-UTF-8 file name become U+FFFD."""
+    return _SURROGATES.sub("\ufffd", str(path))
+
+
 def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path | LoadError]:
     """Files as given, folders recursively (supported suffixes only, sorted), missing paths as errors."""
     for raw in paths:
         p = Path(raw)
-        if p.is_dir():
+        try:
+            is_dir, is_file, exists = p.is_dir(), p.is_file(), p.exists()
+        except (OSError, ValueError) as e:  # a NUL in the path, a name too long...
+            yield LoadError(_printable(p), f"cannot use this path ({e})")
+            continue
+        if is_dir:
             found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES)
             if not found:
-                yield LoadError(str(p), f"folder holds no {', '.join(SUFFIXES)} files")
+                yield LoadError(_printable(p), f"folder holds no {', '.join(SUFFIXES)} files")
             yield from found
-        elif p.is_file():
+        elif is_file:
             if p.suffix.lower() in SUFFIXES:
                 yield p
             else:
-                yield LoadError(str(p), f"unsupported file type {p.suffix or '(none)'!r}; "
-                                        f"expected one of {', '.join(SUFFIXES)}")
-        elif p.exists():
-            yield LoadError(str(p), "not a regular file")
+                yield LoadError(_printable(p), f"unsupported file type {p.suffix or '(none)'!r}; "
+                                               f"expected one of {', '.join(SUFFIXES)}")
+        elif exists:
+            yield LoadError(_printable(p), "not a regular file")
         else:
-            yield LoadError(str(p), "no such file or directory")
+            yield LoadError(_printable(p), "no such file or directory")
 
 
 def load(path: Path) -> Iterator[Document | LoadError]:
     """Every document in one file, or the errors that stopped it; never raises for a bad file."""
+    where = _printable(path)
+    if where != str(path):
+        yield LoadError(where, "file name is not valid UTF-8; rename the file")
+        return
+    loader = LOADERS.get(path.suffix.lower())
+    if loader is None:
+        yield LoadError(where, f"unsupported file type {path.suffix or '(none)'!r}; "
+                               f"expected one of {', '.join(SUFFIXES)}")
+        return
     try:
-        yield from LOADERS[path.suffix.lower()](path).lazy_load()  # type: ignore[call-arg]
+        yield from loader(path).lazy_load()  # type: ignore[call-arg]
     except LoadError as e:
         yield e
     except RecursionError:
-        yield LoadError(str(path), "document nesting too deep to parse")
+        yield LoadError(where, "document nesting too deep to parse")
+    except Exception as e:  # a parser's own failure on a hostile file ends that file, not the ingest
+        yield LoadError(where, f"cannot parse file ({type(e).__name__}: {e})")
