@@ -45,7 +45,6 @@ class EntityCatalog:
         self._by_acronym: dict[str, set[int]] = defaultdict(set)
         self._blocks: dict[str, set[str]] = defaultdict(set)
         self._temp = count(-1, -1)
-        self.names_added: list[tuple[int, str]] = []  # (ref, name) since last drain: for the gazetteer
 
     # -- building ---------------------------------------------------------------------------------------------
     @classmethod
@@ -67,10 +66,10 @@ class EntityCatalog:
         ref = next(self._temp) if ref is None else ref
         info = EntityInfo(ref, name, type, description, kb, mentions)
         self.entities[ref] = info
-        self.add_alias(ref, name, gazetteer=True)
+        self.add_alias(ref, name)
         return info
 
-    def add_alias(self, ref: int, alias: str, *, gazetteer: bool = False) -> None:
+    def add_alias(self, ref: int, alias: str) -> None:
         norm = normalize(alias)
         if not norm or ref in self._by_norm.get(norm, ()):
             return
@@ -83,8 +82,6 @@ class EntityCatalog:
             if len(tok) >= 3:
                 self._blocks[tok].add(norm)
                 self._blocks["~" + tok[:4]].add(norm)
-        if gazetteer or len(norm.split()) > 1:
-            self.names_added.append((ref, alias))
 
     def add_cooccurrence(self, a: int, b: int) -> None:
         if a != b:
@@ -141,7 +138,3 @@ class EntityCatalog:
 
     def refs_for_norm(self, norm: str) -> list[int]:
         return [r for r in self._by_norm.get(norm, ()) if r in self.entities]
-
-    def drain_names(self) -> list[tuple[int, str]]:
-        out, self.names_added = self.names_added, []
-        return out

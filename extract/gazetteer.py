@@ -38,6 +38,24 @@ class Gazetteer:
         for name, pattern in zip(fresh, patterns):
             self.matcher.add(normalize(name) or name, [pattern])
 
+    def remove(self, names: list[str]) -> None:
+        """Forget names; others that share one's normalised key keep matching."""
+        gone = [n for n in dict.fromkeys(names) if n in self._known]
+        if not gone:
+            return
+        self._known.difference_update(gone)
+        keys = {normalize(n) or n for n in gone}
+        for key in keys:
+            if key in self.matcher:
+                self.matcher.remove(key)
+        stay = [n for n in self._known if (normalize(n) or n) in keys]
+        self._known.difference_update(stay)
+        self.add(stay)
+
+    @property
+    def names(self) -> set[str]:
+        return set(self._known)
+
     def __len__(self) -> int:
         return len(self._known)
 

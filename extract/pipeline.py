@@ -161,33 +161,47 @@ class _Local:
 
 
 class Extractor:
-    """Turns loaded documents into DocumentRecords: mentions linked to entities, aliases and evidence."""
+    """Turns loaded documents into DocumentRecords: mentions linked to document-local entities, aliases,
+    evidence, and the names the document's NER found.
 
-    def __init__(self, catalog: EntityCatalog, config: ExtractConfig | None = None):
+    Each document is linked on its own: what a record holds depends only on its text and on the gazetteer's
+    names (every stored document's names and the KB's), never on which documents came before it. Linking
+    across documents happens in the store (``store.resolve``), as a function of the set of documents.
+    """
+
+    def __init__(self, config: ExtractConfig | None = None, names: Iterable[str] = ()):
         self.config = cfg = config or ExtractConfig()
-        self.catalog = catalog
+        self.catalog = EntityCatalog()
         self.ner = NER(cfg.model, cfg.parser, cfg.batch_size, cfg.n_process, cfg.labels)
-        built = {name: COMPONENTS[name](cfg, self.ner, catalog) for name in cfg.components if name in COMPONENTS}
+        self._components = {name: COMPONENTS[name] for name in cfg.components if name in COMPONENTS}
+        built = {name: make(cfg, self.ner, self.catalog) for name, make in self._components.items()}
         self.gazetteer: Gazetteer | None = built.get("gazetteer")
-        self.linker: Linker = built.get("linker") or Linker(catalog, LinkConfig(threshold=2.0))  # off: all new
+        self.linker: Linker = built.get("linker") or Linker(self.catalog, LinkConfig(threshold=2.0))  # off: all new
         self.relations: RelationFinder | None = built.get("relations")
-        self.sync_gazetteer()
+        self.set_names(names)
 
-    def set_catalog(self, catalog: EntityCatalog) -> None:
-        self.catalog = catalog
-        self.linker.catalog = catalog
-        catalog.names_added = [(i.ref, i.name) for i in catalog.entities.values()]
-        self.sync_gazetteer()
+    def set_names(self, names: Iterable[str]) -> None:
+        """The gazetteer's names, replacing those it had (only the difference is added or removed)."""
+        if "gazetteer" not in self._components:
+            return
+        if self.gazetteer is None:
+            self.gazetteer = self._components["gazetteer"](self.config, self.ner, self.catalog)
+        wanted = {n for n in names if self.gazetteer.accepts(n)}
+        have = self.gazetteer.names
+        self.gazetteer.remove(sorted(have - wanted))
+        self.gazetteer.add(sorted(wanted - have))
 
-    def sync_gazetteer(self) -> None:
-        names = self.catalog.drain_names()
-        if self.gazetteer is not None and names:
-            self.gazetteer.add([n for _, n in names])
+    def add_names(self, names: Iterable[str]) -> None:
+        if self.gazetteer is not None:
+            self.gazetteer.add(list(names))
+
+    def accepts_name(self, name: str) -> bool:
+        return self.gazetteer is None or self.gazetteer.accepts(name)
 
     # -- streaming --------------------------------------------------------------------------------------------
     def run(self, docs: Iterable[SourceDoc]) -> Iterator[DocumentRecord]:
-        """Stream documents through spaCy once; yield each finished record (the caller hands it to the store,
-        then calls ``committed`` or ``set_catalog`` before asking for the next)."""
+        """Stream documents through spaCy once; yield each finished record (the caller may add its names to
+        the gazetteer before asking for the next)."""
 
         def items() -> Iterator[tuple[str, tuple[SourceDoc, int, int]]]:
             for src in docs:
@@ -202,16 +216,15 @@ class Extractor:
                 yield self.extract(src, pending)
                 pending = []
 
-    def committed(self) -> None:
-        """A record was handed over to the store: its new names go to the gazetteer. Its new entities keep
-        their temporary keys in the catalog; the writer maps them to store ids."""
-        self.sync_gazetteer()
-
     # -- one document -----------------------------------------------------------------------------------------
     def extract(self, src: SourceDoc, docs: list[Doc]) -> DocumentRecord:
         rec = src.record
         rec.new_entities, rec.mentions, rec.aliases, rec.evidence = [], [], [], []
+        rec.title_names_entity = src.title_names_entity
+        self.catalog = self.linker.catalog = EntityCatalog()  # this document's entities only
         title_name, title_desc = split_title(rec.title)
+        rec.names = self._names(docs, title_name if src.title_names_entity else None)
+        self.add_names(rec.names)  # a document's own names are the gazetteer's too, as in any later re-link
         names = self._surnames(docs, title_name if src.title_names_entity else None)
         chunk_spans = [self._spans(doc, title_name if src.title_names_entity else None, names) for doc in docs]
         local = _Local()
@@ -243,7 +256,21 @@ class Extractor:
                 self.catalog.add_alias(ref, span.text)
             self._relate(rec, ord_, linked)
         rec.new_entities = list(new.values())
+        for e in rec.new_entities:
+            e.norm = normalize(e.name)
+        if rec.about_entity is not None:
+            new[rec.about_entity].is_title = True
         return rec
+
+    def _names(self, docs: list[Doc], title: str | None) -> list[str]:
+        """What this document adds to the gazetteer: the names its NER found (before any gazetteer match, so
+        that the gazetteer never feeds itself) and its title; lone words of a longer person name are left out."""
+        ents = [t for doc in docs for e in doc.ents if e.label_ in self.config.labels and (t := trim(e)) is not None]
+        person_words = {w for t in ents if t.label_ == "PERSON" and len(t) > 1 for w in t.text.split()}
+        names = {t.text for t in ents if len(t) > 1 or t.text not in person_words}
+        if title and normalize(title):
+            names.add(title)
+        return sorted(n for n in names if self.accepts_name(n))
 
     def _surnames(self, docs: list[Doc], title: str | None) -> frozenset[str]:
         """Last names of the people this document names in full: 'Curie' for 'Marie Curie'. NER often misses
@@ -265,20 +292,18 @@ class Extractor:
         """NER entities plus gazetteer, title and surname matches, longest first, without overlaps."""
         found: list[tuple[Span, str, str]] = [(t, e.label_, "ner") for e in doc.ents
                                               if e.label_ in self.config.labels and (t := trim(e)) is not None]
-        if self.gazetteer is not None:
-            for s, e, norm in self.gazetteer(doc):
-                refs = self.catalog.refs_for_norm(norm)
-                types = {self.catalog.entities[r].type for r in refs}
-                found.append((doc[s:e], types.pop() if len(types) == 1 else UNKNOWN, "gazetteer"))
         text = doc.text  # spaCy rebuilds it from the tokens on every access
-        exact = [(title, UNKNOWN)] if title and len(title) >= 3 else []
-        for name, label in exact + [(n, "PERSON") for n in surnames]:
+        exact = [(title, UNKNOWN, "title")] if title and len(title) >= 3 else []
+        for name, label, why in exact + [(n, "PERSON", "surname") for n in surnames]:
             start = text.find(name)
             while start >= 0:
                 span = doc.char_span(start, start + len(name))  # None unless it is made of whole tokens
                 if span is not None:
-                    found.append((span, label, "gazetteer"))
+                    found.append((span, label, why))
                 start = text.find(name, start + 1)
+        if self.gazetteer is not None:  # last: where a title or surname match has the same span, it stays
+            for s, e, _norm in self.gazetteer(doc):
+                found.append((doc[s:e], UNKNOWN, "gazetteer"))
         found.sort(key=lambda x: (x[0].start - x[0].end, x[2] != "ner", x[0].start))
         taken: set[int] = set()
         kept = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import os
 import threading
@@ -15,15 +16,18 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 from rapidfuzz import fuzz, process
 from sqlalchemy import select
+from sqlalchemy.exc import DatabaseError
 
 from extract.normalize import normalize
 from extract.pipeline import ExtractConfig, Extractor
 from kg.answer import Answer, AnswerConfig, GenerationFailed, answer_from
 from kg.chunking import ChunkConfig, Chunker
 from kg.llm import LLMSettings, LLMUnavailable, default_llm, load_llm, model_name, parse_llm
-from kg.pipeline import Ingestor, Progress, load_catalog
+from kg.loaders import LoadError
+from kg.pipeline import Ingestor, Progress, delete_documents, relink_pending
 from kg.types import (
     AliasInfo,
+    DeleteReport,
     DocumentInfo,
     EntityCard,
     EntitySummary,
@@ -38,6 +42,7 @@ from kg.types import (
     Neighborhood,
     RelationInfo,
     Stats,
+    SyncPlan,
 )
 from retrieve.models import ModelNotFound
 from retrieve.retriever import MODES, Retriever, RetrieverConfig, SearchReport, SearchResult
@@ -117,7 +122,11 @@ class KnowledgeGraph:
         if self.path.exists() and self.path.is_dir():
             raise KGError(f"{self.path} is a directory; give a database file path such as {self.path / 'kg.db'}")
         self.config = config or KGConfig.from_env()
-        self.db = Database(self.path)
+        try:
+            self.db = Database(self.path)
+        except DatabaseError as e:
+            raise KGError(f"{self.path} is not a kg database ({e.orig or e}); give a new file name, or the "
+                          "database file a kg command created") from None
         self._extractor: Extractor | None = None
         self._retriever: Retriever | None = None
 
@@ -134,7 +143,7 @@ class KnowledgeGraph:
     @property
     def extractor(self) -> Extractor:
         if self._extractor is None:
-            self._extractor = Extractor(load_catalog(self.db), self.config.extract)
+            self._extractor = Extractor(self.config.extract)
         return self._extractor
 
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None,
@@ -150,10 +159,82 @@ class KnowledgeGraph:
         report = Ingestor(self.db, self.extractor, Chunker(self.config.chunk)).run(paths, progress, on_total)
         if loading is not None:
             loading.join()
-        if index and report.documents:
+        if index:  # also encodes what an interrupted earlier run left unencoded
             t0 = time.perf_counter()
             self.index()
             report.seconds = round(report.seconds + time.perf_counter() - t0, 3)
+        return report
+
+    def _select_documents(self, selectors: Iterable[str]) -> list[int]:
+        """Document ids for selectors: ``id:N`` or N, a source as stored, a file or folder path, or a glob."""
+        with self.db.read() as s:
+            docs = {src: i for src, (i, _) in read.document_index(s).items()}
+        ids: dict[int, None] = {}
+        missing = []
+        for sel in selectors:
+            found: list[int] = []
+            bare = sel[3:] if sel.startswith("id:") else sel
+            if bare.isdigit() and int(bare) in docs.values():
+                found = [int(bare)]
+            elif sel in docs:
+                found = [docs[sel]]
+            else:
+                path = str(Path(sel).expanduser().resolve())
+                if any(c in sel for c in "*?["):
+                    found = [i for src, i in docs.items() if fnmatch.fnmatchcase(src, sel)
+                             or fnmatch.fnmatchcase(src, path) or fnmatch.fnmatchcase(src.split("#", 1)[0], path)]
+                else:
+                    found = [i for src, i in docs.items() if src == path or src.startswith(path + "#")
+                             or src.startswith(path.rstrip("/") + "/")]
+            if not found:
+                missing.append(sel)
+            ids.update(dict.fromkeys(sorted(found)))
+        if missing:
+            hint = " See `kg docs` for what the store holds." if docs else " The store has no documents."
+            raise KGError(f"no document matches {', '.join(repr(m) for m in missing)}; nothing was deleted.{hint}")
+        return list(ids)
+
+    def find_documents(self, selectors: str | Iterable[str]) -> list[DocumentInfo]:
+        """The documents selectors name (what ``delete`` would remove); an unmatched selector is an error."""
+        ids = set(self._select_documents([selectors] if isinstance(selectors, str) else selectors))
+        return [d for d in self.documents() if d.id in ids]
+
+    def delete(self, selectors: str | Iterable[str]) -> DeleteReport:
+        """Remove documents (by id, source, file or folder path, or glob) and everything only they
+        contributed: chunks, vectors, mentions, evidence, and the entities, aliases and relations nothing else
+        supports. The graph afterwards equals one built without them. Every selector must match something,
+        or nothing is deleted."""
+        if isinstance(selectors, str):
+            selectors = [selectors]
+        ids = self._select_documents(selectors)
+        report = delete_documents(self.db, ids)
+        t0 = time.perf_counter()
+        report.relinked = relink_pending(self.db, self.extractor)
+        report.seconds = round(report.seconds + time.perf_counter() - t0, 3)
+        self._invalidate()
+        return report
+
+    def sync_plan(self, folder: str | Path) -> SyncPlan:
+        """What ``sync`` would do: the sources it adds, replaces and deletes."""
+        try:
+            plan, _ = Ingestor(self.db, self.extractor, Chunker(self.config.chunk)).plan(folder)
+        except LoadError as e:
+            raise KGError(f"{e.where}: {e.reason}") from None
+        return plan
+
+    def sync(self, folder: str | Path, progress: Progress | None = None,
+             on_total: Callable[[int], None] | None = None, index: bool = True) -> IngestReport:
+        """Make the store match a folder: add new files, replace changed ones, delete the documents of files
+        that are gone. Unchanged files are skipped."""
+        try:
+            _, gone = Ingestor(self.db, self.extractor, Chunker(self.config.chunk)).plan(folder)
+        except LoadError as e:
+            raise KGError(f"{e.where}: {e.reason}") from None
+        t0 = time.perf_counter()
+        deleted = delete_documents(self.db, gone)
+        report = self.ingest([folder], progress, on_total, index=index)
+        report.deleted = len(deleted.documents)
+        report.seconds = round(report.seconds + time.perf_counter() - t0, 3)
         return report
 
     # -- retrieval --------------------------------------------------------------------------------------------
@@ -281,8 +362,8 @@ class KnowledgeGraph:
             raise KGError(f"{p}: no valid entity lines ({errors[0].reason})")
         with self.db.write() as s:
             created, updated = import_kb(s, entities, normalize)
-        if self._extractor is not None:
-            self._extractor.set_catalog(load_catalog(self.db))
+        relink_pending(self.db, self.extractor)
+        self._invalidate()
         return KBImportReport(created, updated, errors)
 
     # -- inspection -------------------------------------------------------------------------------------------
@@ -443,5 +524,4 @@ class KnowledgeGraph:
         return tomb if tomb is not None else self._unique(name)
 
     def _invalidate(self) -> None:
-        if self._extractor is not None:
-            self._extractor.set_catalog(load_catalog(self.db))
+        """The store changed under the retriever's feet; its next search rebuilds what it needs."""

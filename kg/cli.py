@@ -21,7 +21,7 @@ from rich.table import Table
 from kg.answer import Answer
 from kg.api import EXPORT_FORMATS, KGConfig, KGError, KnowledgeGraph, default_db
 from kg.chunking import ChunkConfig
-from kg.types import EntityCard, IngestReport, MergeInfo, Neighborhood
+from kg.types import EntityCard, IngestReport, MergeInfo, Neighborhood, SyncPlan
 from retrieve.retriever import FUSIONS, MODES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -101,19 +101,29 @@ def cli(ctx: click.Context, db_path: str | None) -> None:
 @click.option("--processes", type=click.IntRange(min=1), default=None,
               help="spaCy worker processes (default: one per core, at most four).")
 @click.option("--dense", is_flag=True, help="Also embed chunks for the dense channel (kept current from then on).")
+@click.option("--sync", "sync", is_flag=True,
+              help="Make the store match one folder: add new files, replace changed ones, delete vanished ones.")
+@click.option("--dry-run", is_flag=True, help="With --sync: print the plan and change nothing.")
 @json_option
 @click.pass_context
 @user_errors
 def ingest(ctx: click.Context, paths: tuple[str, ...], db_path: str | None, quiet: bool, chunk_size: int | None,
-           chunk_overlap: int | None, no_parser: bool, processes: int | None, dense: bool, as_json: bool) -> None:
+           chunk_overlap: int | None, no_parser: bool, processes: int | None, dense: bool, sync: bool,
+           dry_run: bool, as_json: bool) -> None:
     """Ingest files and folders (.txt .md .html .pdf .jsonl, recursively).
 
-    Unchanged documents are skipped; changed ones are replaced. Exit code 1 if any file failed.
+    Unchanged documents are skipped; a changed file replaces its old version in one transaction. With --sync,
+    documents whose files have left the folder are deleted too. Exit code 1 if any file failed.
 
     Example:
 
         kg ingest notes/ papers/report.pdf corpus.jsonl --db kg.db
+        kg ingest --sync notes/ --dry-run
     """
+    if dry_run and not sync:
+        raise click.UsageError("--dry-run goes with --sync: kg ingest --sync FOLDER --dry-run")
+    if sync and (len(paths) != 1 or not Path(paths[0]).is_dir()):
+        raise click.UsageError("--sync takes exactly one folder: kg ingest --sync FOLDER")
     config = KGConfig.from_env()
     try:
         size = chunk_size or config.chunk.size
@@ -129,7 +139,14 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], db_path: str | None, quie
     if dense:
         config.retrieve.dense = True
     with open_graph(ctx, db_path, config, must_exist=False) as g:
-        report = _ingest_with_progress(g, list(paths), show=not quiet and not as_json)
+        if sync:
+            plan = g.sync_plan(paths[0])
+            if dry_run:
+                _emit_json(plan.to_dict()) if as_json else _print_plan(plan)
+                return
+            if not quiet and not as_json:
+                _print_plan(plan, brief=True)
+        report = _ingest_with_progress(g, list(paths), show=not quiet and not as_json, sync=sync)
     if as_json:
         _emit_json(report.to_dict())
     else:
@@ -152,9 +169,22 @@ def _print_errors(report: IngestReport) -> None:
             err.print(f"[red]error[/red] {escape(path)}: {n - ERRORS_PER_FILE} more errors (see --json)")
 
 
-def _ingest_with_progress(g: KnowledgeGraph, paths: list[str], show: bool) -> IngestReport:
+def _print_plan(plan: SyncPlan, brief: bool = False) -> None:
+    out.print(f"[bold]sync plan[/bold]: {len(plan.add)} to add, {len(plan.replace)} to replace, "
+              f"{len(plan.delete)} to delete, {plan.unchanged} unchanged, {len(plan.errors)} unreadable")
+    if brief:
+        return
+    for mark, sources in (("+", plan.add), ("~", plan.replace), ("-", plan.delete)):
+        for src in sources:
+            out.print(f"  {mark} {escape(src)}")
+    for failure in plan.errors:
+        out.print(f"  [red]![/red] {escape(str(failure))}")
+
+
+def _ingest_with_progress(g: KnowledgeGraph, paths: list[str], show: bool, sync: bool = False) -> IngestReport:
+    run = (lambda **kw: g.sync(paths[0], **kw)) if sync else (lambda **kw: g.ingest(paths, **kw))
     if not show:
-        return g.ingest(paths)
+        return run()
     columns = [TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("docs"),
                TextColumn("{task.fields[rates]}"), TimeElapsedColumn()]
     with Progress(*columns, console=err, transient=True) as bar:
@@ -164,14 +194,56 @@ def _ingest_with_progress(g: KnowledgeGraph, paths: list[str], show: bool) -> In
             elapsed = bar.tasks[0].elapsed or 1e-9
             bar.update(task, completed=docs, rates=f"{docs / elapsed:.1f} docs/s  {chunks / elapsed:.1f} chunks/s")
 
-        return g.ingest(paths, progress=on_progress, on_total=lambda n: bar.update(task, total=n))
+        return run(progress=on_progress, on_total=lambda n: bar.update(task, total=n))
 
 
 def _print_ingest(r: IngestReport, path: str) -> None:
     t = Table(title=f"Ingested into {path}", show_header=False, title_justify="left")
     for k, v in [("documents", r.documents), ("replaced", r.replaced), ("skipped (unchanged)", r.skipped),
                  ("failed", len(r.errors)), ("chunks", r.chunks), ("mentions", r.mentions),
-                 ("new entities", r.entities), ("new relations", r.relations), ("time", f"{r.seconds:.1f} s")]:
+                 ("new entities", r.entities), ("new relations", r.relations),
+                 ("re-linked documents", r.relinked), ("deleted (sync)", r.deleted), ("time", f"{r.seconds:.1f} s")]:
+        t.add_row(k, str(v))
+    out.print(t)
+
+
+@cli.command()
+@click.argument("documents", nargs=-1, required=True, metavar="DOC...")
+@db_option
+@click.option("--dry-run", is_flag=True, help="List the documents that would go and change nothing.")
+@json_option
+@click.pass_context
+@user_errors
+def delete(ctx: click.Context, documents: tuple[str, ...], db_path: str | None, dry_run: bool,
+           as_json: bool) -> None:
+    """Delete documents by id (N or id:N), source path, folder or glob, with everything only they contributed.
+
+    Entities, aliases and relations nothing else supports go too, and links other documents had only because
+    of these are redone: the graph equals one built without them. If any DOC matches nothing, nothing is
+    deleted (exit code 1).
+
+    Example:
+
+        kg delete notes/old.md 'papers/2019-*.pdf' id:42
+    """
+    with open_graph(ctx, db_path) as g:
+        if dry_run:
+            chosen = g.find_documents(documents)
+            if as_json:
+                _emit_json([d.to_dict() for d in chosen])
+            else:
+                out.print(f"[bold]would delete[/bold] {len(chosen)} documents")
+                for d in chosen:
+                    out.print(f"  - {d.id} {escape(d.source)}")
+            return
+        report = g.delete(documents)
+    if as_json:
+        _emit_json(report.to_dict())
+        return
+    t = Table(title=f"Deleted from {g.path}", show_header=False, title_justify="left")
+    for k, v in [("documents", len(report.documents)), ("chunks", report.chunks), ("mentions", report.mentions),
+                 ("entities removed", report.entities), ("relations removed", report.relations),
+                 ("re-linked documents", report.relinked), ("time", f"{report.seconds:.2f} s")]:
         t.add_row(k, str(v))
     out.print(t)
 
@@ -720,6 +792,39 @@ def bench_qa(dataset: str, llms: tuple[str, ...], no_llm: bool, db_path: str | N
                           progress=None if as_json else err)
     _write_json(out_path, result)
     _emit_json(result) if as_json else print_qa_bench(result, out)
+
+
+@bench.command("lifecycle")
+@click.argument("dataset", type=click.Path(exists=True))
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N passages.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Picks the documents each step adds, deletes and changes.")
+@click.option("--deletes", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Documents deleted one at a time from each store for the per-document delete time.")
+@click.option("--no-index", is_flag=True, help="Ingest without encoding for search (faster; no vectors compared).")
+@click.option("--processes", type=click.IntRange(min=1), default=2, show_default=True,
+              help="spaCy worker processes.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write the JSON result to this file.")
+@json_option
+@user_errors
+def bench_lifecycle(dataset: str, limit: int | None, seed: int, deletes: int, no_index: bool, processes: int,
+                    out_path: str | None, as_json: bool) -> None:
+    """Time a build of 90 % of the passages, an add of 10 %, a delete of 10 % and a change of 1 %, each against
+    a from-scratch rebuild of its result that the store must equal; then the per-document delete time at two
+    store sizes. Each passage is written to a file of its own in a temporary folder.
+
+    DATASET is a folder with corpus.jsonl ({id, title, text}), or that file.
+
+    Example:
+
+        kg bench lifecycle ../shared/datasets/musique-100 --out lifecycle.json
+    """
+    from kg.bench.lifecycle import print_lifecycle_bench, run_lifecycle_bench
+    result = run_lifecycle_bench(dataset, limit=limit, seed=seed, deletes=deletes, index=not no_index,
+                                 processes=processes, progress=None if as_json else err)
+    _write_json(out_path, result)
+    _emit_json(result) if as_json else print_lifecycle_bench(result, out)
 
 
 def _write_json(path: str | None, result: dict[str, Any]) -> None:

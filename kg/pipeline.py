@@ -1,4 +1,5 @@
-"""The ingest pipeline: load -> chunk -> extract -> store, one transaction per document."""
+"""The ingest pipeline: load -> chunk -> extract -> store, one transaction per document; then re-link the
+stored documents whose links the new names change. Deleting and syncing live here too."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ from extract.catalog import EntityCatalog
 from extract.pipeline import Extractor, SourceDoc
 from kg.chunking import Chunker
 from kg.loaders import LoadError, expand_paths, load
-from kg.types import FileError, IngestReport
+from kg.types import DeleteReport, FileError, IngestReport, SyncPlan
 from store import read
 from store.db import BatchWriter, Database
-from store.records import DocumentRecord, NewEntity
-from store.writer import delete_document, prune, write_document
+from store.records import ChunkRecord, DocumentRecord
+from store.writer import delete_document, gazetteer_names, relink_document, write_document
 
 Progress = Callable[[int, int], None]  # (documents done, chunks done)
 
@@ -34,19 +35,123 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _count_lines(path: Path) -> int:
+    """Non-blank lines, read in fixed-size blocks: a huge line never sits in memory whole."""
+    n, blank = 0, True
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            lines = block.split(b"\n")
+            for i, piece in enumerate(lines):
+                if piece.strip():
+                    blank = False
+                if i < len(lines) - 1:  # a newline ends the line
+                    n += not blank
+                    blank = True
+    return n + (not blank)
+
+
 def count_documents(files: list[Path]) -> int:
     """Documents the files hold (one per file, one per non-blank jsonl line): the progress bar's total."""
     total = 0
     for f in files:
         if f.suffix.lower() == ".jsonl":
             try:
-                with f.open("rb") as fh:
-                    total += sum(1 for line in fh if line.strip())
+                total += _count_lines(f)
             except OSError:
                 total += 1
         else:
             total += 1
     return total
+
+
+def _chunk_mentions(conn, doc_ids: list[int]):  # type: ignore[no-untyped-def]
+    """(document id -> [(chunk id, ord, text, start, end)], chunk id -> [(start, end, source)])."""
+    chunks: dict[int, list[tuple]] = {}
+    mentions: dict[int, list[tuple[int, int, str]]] = {}
+    for i in range(0, len(doc_ids), 400):
+        part = tuple(doc_ids[i : i + 400])
+        marks = ",".join("?" * len(part))
+        for row in conn.exec_driver_sql(f"SELECT document_id, id, ord, text, start_char, end_char FROM chunks "
+                                        f"WHERE document_id IN ({marks}) ORDER BY document_id, ord", part):
+            chunks.setdefault(row[0], []).append(tuple(row[1:]))
+        for cid, a, b, src in conn.exec_driver_sql(
+                f'SELECT m.chunk_id, m.start, m."end", m.source FROM mentions m JOIN chunks c ON c.id = m.chunk_id '
+                f"WHERE c.document_id IN ({marks})", part):
+            mentions.setdefault(cid, []).append((a, b, src))
+    return chunks, mentions
+
+
+def links_are_current(extractor: Extractor, text: str, stored: list[tuple[int, int, str]]) -> bool:
+    """Whether the gazetteer's names as they are now would leave a chunk's mentions as stored.
+
+    Only the tokenizer runs. Every stored gazetteer match must still match, and every match of a name must be
+    one of the stored spans or lose to one that overlaps it (longer, or as long and found by NER or earlier):
+    exactly the rule ``Extractor._spans`` keeps spans by. Unsure cases answer no, and cost a re-link.
+    """
+    gazetteer = extractor.gazetteer
+    if gazetteer is None:
+        return not any(src == "gazetteer" for _, _, src in stored)
+    doc = extractor.ner.nlp.make_doc(text)
+    spans = []
+    for a, b, src in stored:
+        span = doc.char_span(a, b)
+        if span is None:
+            return False
+        spans.append((span.start, span.end, src))
+    matches = {(s, e) for s, e, _ in gazetteer(doc)}
+    held = {(s, e) for s, e, _ in spans}
+    if any(src == "gazetteer" and (s, e) not in matches for s, e, src in spans):
+        return False
+    for gs, ge in matches - held:
+        rank = (gs - ge, 1, gs)
+        if not any(s < ge and gs < e and (s - e, src != "ner", s) < rank for s, e, src in spans):
+            return False
+    return True
+
+
+def relink_pending(db: Database, extractor: Extractor, batch: int = 200) -> int:
+    """Re-link the queued documents whose links the gazetteer's current names would change; returns how many.
+
+    Documents are queued, in the transaction that changed the names, when a name new to the store occurs in
+    their text or a name they matched is gone. Most need nothing: checking costs a tokenizer pass, and only
+    the rest go through spaCy again, each replaced in a transaction of its own.
+    """
+    with db.read() as s:
+        queued = [i for (i,) in s.connection().exec_driver_sql("SELECT document_id FROM relink_queue ORDER BY 1")]
+        if not queued:
+            return 0
+        extractor.set_names(gazetteer_names(s.connection()))
+    relinked = 0
+    for i in range(0, len(queued), batch):
+        part = queued[i : i + batch]
+        with db.read() as s:
+            conn = s.connection()
+            chunks, mentions = _chunk_mentions(conn, part)
+            docs = {d: (src, title, h, n, tne) for d, src, title, h, n, tne in conn.exec_driver_sql(
+                f"SELECT id, source, title, content_hash, n_chars, title_names_entity FROM documents "
+                f"WHERE id IN ({','.join('?' * len(part))})", tuple(part))}
+        stale, current = [], []
+        for d in part:
+            if d not in docs:
+                continue
+            if all(links_are_current(extractor, text, mentions.get(cid, []))
+                   for cid, _, text, _, _ in chunks.get(d, [])):
+                current.append(d)
+                continue
+            src, title, h, n, tne = docs[d]
+            rec = DocumentRecord(source=src, title=title, content_hash=h, n_chars=n,
+                                 chunks=[ChunkRecord(o, t, a, b) for _, o, t, a, b in chunks.get(d, [])])
+            stale.append(SourceDoc(rec, title_names_entity=bool(tne)))
+        if current:
+            with db.write() as s:
+                s.connection().exec_driver_sql(
+                    f"DELETE FROM relink_queue WHERE document_id IN ({','.join('?' * len(current))})", tuple(current))
+        ids = {docs[d][0]: d for d in part if d in docs}
+        for rec in extractor.run(stale):
+            with db.write() as s:
+                relink_document(s, ids[rec.source], rec)
+            relinked += 1
+    return relinked
 
 
 class Ingestor:
@@ -77,38 +182,112 @@ class Ingestor:
                                      n_chars=len(text), meta=meta, chunks=self.chunker.split(text))
                 yield SourceDoc(rec, title_names_entity=item.metadata["title_explicit"])
 
-    def run(self, paths: Iterable[str | Path], progress: Progress | None = None,
-            on_total: Callable[[int], None] | None = None) -> IngestReport:
-        t0 = time.perf_counter()
-        report = IngestReport()
+    def _files(self, paths: Iterable[str | Path], report: IngestReport) -> list[Path]:
         files: list[Path] = []
         for p in expand_paths(paths):
             if isinstance(p, LoadError):
                 report.errors.append(FileError(p.where, p.reason))
             else:
                 files.append(p)
+        return files
+
+    def run(self, paths: Iterable[str | Path], progress: Progress | None = None,
+            on_total: Callable[[int], None] | None = None) -> IngestReport:
+        t0 = time.perf_counter()
+        report = IngestReport()
+        files = self._files(paths, report)
         total = count_documents(files)
         if on_total:
             on_total(total)
         with self.db.read() as s:
             known = read.document_index(s)
-        self.extractor.set_catalog(load_catalog(self.db))
+            self.extractor.set_names(gazetteer_names(s.connection()))
         self.extractor.ner.n_process_hint = total
         writer = _WriterThread(self.db, report, progress)
         try:
             for rec in self.extractor.run(self._sources(files, known, report)):
                 old = known.get(rec.source)
                 writer.put(rec, None if old is None else old[0])
-                self.extractor.committed()
+                self.extractor.add_names(rec.names)
                 if old is not None or writer.failed:
-                    # The store dropped what the old version alone used, or a write failed: link the rest
-                    # against what the store now holds.
+                    # A replaced document's names may be gone, or a failed write's names never arrived: match
+                    # the rest against the names the store now has.
                     writer.reset()
-                    self.extractor.set_catalog(load_catalog(self.db))
+                    with self.db.read() as s:
+                        self.extractor.set_names(gazetteer_names(s.connection()))
         finally:
             writer.close()
+        if writer.any_failed and writer.written:
+            # Documents extracted after a failed write may match that write's names: check them again.
+            with self.db.write() as s:
+                s.connection().exec_driver_sql("INSERT OR IGNORE INTO relink_queue (document_id) VALUES (?)",
+                                               [(d,) for d in writer.written])
+        report.relinked = relink_pending(self.db, self.extractor)
         report.seconds = round(time.perf_counter() - t0, 3)
         return report
+
+    def plan(self, folder: str | Path) -> tuple[SyncPlan, list[int]]:
+        """What syncing the store with a folder changes, and the ids of the documents it deletes."""
+        root = Path(folder)
+        if not root.is_dir():
+            raise LoadError(str(folder), "not a folder; --sync makes the store match a folder")
+        plan = SyncPlan()
+        report = IngestReport()
+        files = self._files([root], report)
+        with self.db.read() as s:
+            known = read.document_index(s)
+        seen: set[str] = set()
+        failed_files: set[str] = set()
+        for path in files:
+            for item in load(path):
+                if isinstance(item, LoadError):
+                    plan.errors.append(FileError(item.where, item.reason))
+                    failed_files.add(item.where.split("#", 1)[0])
+                    continue
+                source = item.metadata["source"]
+                seen.add(source)
+                old = known.get(source)
+                if old is None:
+                    plan.add.append(source)
+                elif old[1] != content_hash(item.page_content):
+                    plan.replace.append(source)
+                else:
+                    plan.unchanged += 1
+        plan.errors += report.errors
+        prefix = str(root.resolve())
+        gone = []
+        for source, (doc_id, _) in sorted(known.items()):
+            file = source.split("#", 1)[0]
+            inside = file == prefix or file.startswith(prefix.rstrip("/") + "/")
+            if inside and source not in seen and file not in failed_files and str(Path(file)) not in failed_files:
+                plan.delete.append(source)
+                gone.append(doc_id)
+        return plan, gone
+
+
+def delete_documents(db: Database, doc_ids: Iterable[int]) -> DeleteReport:
+    """Delete documents, one transaction each, and count what went with them (re-linking is the caller's)."""
+    report = DeleteReport()
+    t0 = time.perf_counter()
+    for doc_id in doc_ids:
+        with db.write() as s:
+            conn = s.connection()
+            row = conn.exec_driver_sql("SELECT source FROM documents WHERE id = ?", (doc_id,)).first()
+            if row is None:
+                continue
+            chunks, mentions = conn.exec_driver_sql(
+                "SELECT count(DISTINCT c.id), count(m.id) FROM chunks c LEFT JOIN mentions m ON m.chunk_id = c.id "
+                "WHERE c.document_id = ?", (doc_id,)).one()
+            entities = conn.exec_driver_sql("SELECT count(*) FROM entities").scalar_one()
+            relations = conn.exec_driver_sql("SELECT count(*) FROM relations").scalar_one()
+            delete_document(s, doc_id)
+            report.documents.append(row[0])
+            report.chunks += chunks
+            report.mentions += mentions
+            report.entities += entities - conn.exec_driver_sql("SELECT count(*) FROM entities").scalar_one()
+            report.relations += relations - conn.exec_driver_sql("SELECT count(*) FROM relations").scalar_one()
+    report.seconds = round(time.perf_counter() - t0, 3)
+    return report
 
 
 _RESET, _STOP = object(), object()
@@ -117,19 +296,18 @@ _RESET, _STOP = object(), object()
 class _WriterThread:
     """Writes records in a thread of its own while the next documents are extracted.
 
-    Records come in the order they were extracted and refer to entities created by earlier records through
-    temporary keys; the thread keeps the key -> id map. A record whose write fails leaves nothing behind, and
-    its new entities are created by the first later record that refers to them. SQLite releases the GIL while
-    it works, so the writes overlap with extraction.
+    Records are written in the order they were extracted, each in a SAVEPOINT of a short batch transaction:
+    a record whose write fails leaves nothing behind. SQLite releases the GIL while it works, so the writes
+    overlap with extraction.
     """
 
     def __init__(self, db: Database, report: IngestReport, progress: Progress | None, depth: int = 64):
         self.db, self.report, self.progress = db, report, progress
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.failed = False  # a write failed since the last reset
+        self.any_failed = False
+        self.written: list[int] = []
         self.error: BaseException | None = None
-        self._ids: dict[int, int] = {}  # temporary key -> entity id, for this catalog's keys
-        self._orphans: dict[int, NewEntity] = {}  # new entities of records that failed to write
         self._docs = self._chunks = 0
         self._thread = threading.Thread(target=self._run, name="kg-writer", daemon=True)
         self._thread.start()
@@ -145,7 +323,7 @@ class _WriterThread:
                 continue
 
     def reset(self) -> None:
-        """Wait until everything queued is written and committed, then forget the temporary keys."""
+        """Wait until everything queued is written and committed."""
         self.put(_RESET, None)  # type: ignore[arg-type]
         self.queue.join()
         if self.error is not None:
@@ -163,14 +341,14 @@ class _WriterThread:
         try:
             with self.db.batch() as batch:
                 while True:
+                    if self.queue.empty():  # never hold the write lock while waiting for extraction
+                        batch.commit()
                     rec, replaces = self.queue.get()
                     try:
                         if rec is _STOP:
                             return
                         if rec is _RESET:
                             batch.commit()
-                            self._ids.clear()
-                            self._orphans.clear()
                         else:
                             self._write(batch, rec, replaces)
                     finally:
@@ -185,34 +363,20 @@ class _WriterThread:
                     break
 
     def _write(self, batch: BatchWriter, rec: DocumentRecord, replaces: int | None) -> None:
-        own = {e.key for e in rec.new_entities}
-        refs = {m.entity for m in rec.mentions} | {a.entity for a in rec.aliases}
-        if rec.about_entity is not None:
-            refs.add(rec.about_entity)
-        adopted = [self._orphans[r] for r in refs if r < 0 and r not in own and r not in self._ids
-                   and r in self._orphans]
-        rec.new_entities += adopted
         try:
             with batch.item() as s:
-                if replaces is not None:  # prune after writing: the new version may use the old one's entities
-                    delete_document(s, replaces, prune_orphans=False)
-                result = write_document(s, rec, self._ids)
-                if replaces is not None:
-                    prune(s)
+                result = write_document(s, rec, replaces)
         except (SQLAlchemyError, ValueError, KeyError) as e:
             self.report.errors.append(FileError(rec.source, f"not stored, nothing written ({type(e).__name__}: {e})"))
-            self._orphans.update((n.key, n) for n in rec.new_entities)
-            self.failed = True
+            self.failed = self.any_failed = True
             return
-        for n in adopted:
-            self._orphans.pop(n.key, None)
-        self._ids.update(result.entity_ids)
+        self.written.append(result.document_id)
         r = self.report
         r.documents += 1
         r.replaced += replaces is not None
         r.chunks += result.n_chunks
         r.mentions += result.n_mentions
-        r.entities += len(result.entity_ids)
+        r.entities += result.n_entities_new
         r.relations += result.n_relations_new
         self._docs += 1
         self._chunks += result.n_chunks

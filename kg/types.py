@@ -29,6 +29,8 @@ class IngestReport(_Dict):
     mentions: int = 0
     entities: int = 0  # new entities
     relations: int = 0  # new relations
+    relinked: int = 0  # stored documents re-linked because the names the store knows changed
+    deleted: int = 0  # documents a sync removed because their files are gone
     seconds: float = 0.0
     errors: list[FileError] = field(default_factory=list)
     skipped_sources: list[str] = field(default_factory=list)
@@ -36,6 +38,28 @@ class IngestReport(_Dict):
     @property
     def ok(self) -> bool:
         return not self.errors
+
+
+@dataclass
+class DeleteReport(_Dict):
+    documents: list[str] = field(default_factory=list)  # sources removed
+    chunks: int = 0
+    mentions: int = 0
+    entities: int = 0  # entities removed with them
+    relations: int = 0  # relations removed with them
+    relinked: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class SyncPlan(_Dict):
+    """What ``ingest --sync`` does to make the store match a folder."""
+
+    add: list[str] = field(default_factory=list)
+    replace: list[str] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    errors: list[FileError] = field(default_factory=list)
 
 
 @dataclass

@@ -35,10 +35,20 @@ class DenseEncoder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        # Only texts of one token length share a batch: no padding, so a text's embedding is the same whichever
+        # texts it is encoded with, and an incrementally built index equals a rebuilt one bit for bit.
+        lengths = [len(x) for x in self.model.tokenizer(list(texts), truncation=True,
+                                                        max_length=self.model.max_seq_length)["input_ids"]]
+        groups: dict[int, list[int]] = {}
+        for i, n in enumerate(lengths):
+            groups.setdefault(n, []).append(i)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         with self._lock, torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            vecs = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vecs, dtype=np.float32)
+            for idx in groups.values():
+                vecs = self.model.encode([texts[i] for i in idx], batch_size=self.batch_size,
+                                         normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+                out[idx] = np.asarray(vecs, dtype=np.float32)
+        return out
 
     encode_documents = encode
 

@@ -205,8 +205,9 @@ class Retriever:
         for i in range(0, len(todo), size):
             batch = todo[i : i + size]
             rows = encode([chunk_text(t, x) for _, t, x in batch])
-            with self.db.write() as s:
-                put(s, encoder, [(c, *row) for (c, _, _), row in zip(batch, rows)])
+            with self.db.write() as s:  # a chunk deleted (its document replaced) meanwhile is left out
+                alive = vstore.existing(s, "chunks", [c for c, _, _ in batch])
+                put(s, encoder, [(c, *row) for (c, _, _), row in zip(batch, rows) if c in alive])
             if progress:
                 progress(table.__tablename__, len(batch))
         return len(todo)
@@ -220,8 +221,9 @@ class Retriever:
             part = todo[i : i + 2048]
             emb = dense.encode([n for _, n in part])
             with self.db.write() as s:
-                vstore.put_entity_embeddings(s, dense.identity,
-                                             [(e, n, v.astype("<f4").tobytes()) for (e, n), v in zip(part, emb)])
+                alive = vstore.existing(s, "entities", [e for e, _ in part])
+                vstore.put_entity_embeddings(s, dense.identity, [(e, n, v.astype("<f4").tobytes())
+                                                                 for (e, n), v in zip(part, emb) if e in alive])
         return len(todo)
 
     # -- the index --------------------------------------------------------------------------------------------
@@ -334,9 +336,12 @@ class Retriever:
         rows_m: sp.csr_matrix = index.extras["rows"][top]
         sub = rows_m[:, cols].toarray() if len(cols) else np.zeros((len(top), 0), np.float32)
         ents = rows_m[:, V:].tocsr()
-        out = []
-        for rank, (r, dvals, erow) in enumerate(zip(top.tolist(), sub, ents), 1):
+        out: list[SearchResult] = []
+        for r, dvals, erow in zip(top.tolist(), sub, ents):
             cid = int(index.chunk_ids[r])
+            if cid not in rows:  # deleted since the index was built
+                continue
+            rank = len(out) + 1
             doc_id, ord_, text, a, b, source, title = rows[cid]
             matches = []
             for col, w_q, w_d in zip(cols.tolist(), qw.tolist(), dvals.tolist()):

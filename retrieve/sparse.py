@@ -1,11 +1,11 @@
 """SPLADE word-piece vectors: max over tokens of log(1 + relu(MLM logits)), one weight per vocabulary entry.
 
-The MLM head over the whole vocabulary is the cost. Texts are batched by length under a token budget and the
-encoder runs once per batch; the head then runs per text on its own positions only, in bfloat16 where the CPU
-has native support. For documents, positions holding punctuation, stop words or special tokens, and repeats of a
-word piece already seen, can be left out of the max (``skip_stopwords``): together they are 60% of all tokens,
-their context already flows into the other positions through attention, and retrieval quality stays within
-noise of the full computation (see BENCHMARKS.md).
+The MLM head over the whole vocabulary is the cost. Texts of equal length are batched under a token budget
+(no padding, so a text's vector never depends on its batch) and the encoder runs once per batch; the head then
+runs per text on its own positions only, in bfloat16 where the CPU has native support. For documents, positions
+holding punctuation, stop words or special tokens, and repeats of a word piece already seen, can be left out of
+the max (``skip_stopwords``): together they are 60% of all tokens, their context already flows into the other
+positions through attention, and retrieval quality stays within noise of the full computation (see BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -135,8 +135,12 @@ class SpladeEncoder:
         start = 0
         with self._lock, torch.inference_mode():
             while start < len(order):
+                # Only texts of one length share a batch: no padding, so a text's vector is the same whichever
+                # texts it is encoded with (an incremental index equals a rebuilt one, bit for bit).
                 end = start + 1
-                while end < len(order) and len(ids[order[end]]) * (end - start + 1) <= self.batch_tokens:
+                width = len(ids[order[start]])
+                while (end < len(order) and len(ids[order[end]]) == width
+                       and width * (end - start + 1) <= self.batch_tokens):
                     end += 1
                 batch = [ids[i] for i in order[start:end]]
                 for i, vec in zip(order[start:end], self._forward(batch, skip)):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import cast
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from store.schema import Alias, Document, Entity, Mention, MergeLog, Relation, RelationEvidence
+from store.resolve import repoint
+from store.schema import Alias, Document, Entity, Mention, MergeLog, Relation, RelationEvidence, _now
 from store.writer import relation_key, upsert_relations
 
 
@@ -38,8 +40,30 @@ def refresh_relations(conn: Connection, entity_ids: list[int]) -> None:
     conn.execute(delete(rel).where(rel.c.id.in_(touched), rel.c.weight == 0))
 
 
+def _descendants(conn: Connection, entity_id: int) -> list[int]:
+    """The entity and every entity merged into it, directly or through others."""
+    out, frontier = [entity_id], [entity_id]
+    while frontier:
+        marks = ",".join("?" * len(frontier))
+        frontier = [i for (i,) in conn.exec_driver_sql(
+            f"SELECT id FROM entities WHERE merged_into_id IN ({marks})", tuple(frontier)) if i not in out]
+        out += frontier
+    return out
+
+
+def _locals_of(conn: Connection, entity_ids: list[int]) -> list[int]:
+    marks = ",".join("?" * len(entity_ids))
+    return [i for (i,) in conn.exec_driver_sql(
+        f"SELECT id FROM local_entities WHERE entity_id IN ({marks})", tuple(entity_ids))]
+
+
 def merge(session: Session, keep: Entity, other: Entity) -> MergeLog:
-    """Fold ``other`` into ``keep``: its mentions, aliases and "about" links move; it stays as a tombstone."""
+    """Fold ``other`` into ``keep``: its mentions, aliases and "about" links move; it stays as a tombstone.
+
+    The merge holds for as long as both entities exist: re-linking after later ingests and deletes keeps
+    resolving ``other``'s mentions to ``keep``, and a delete that leaves either side without mentions
+    dissolves it.
+    """
     if keep.id == other.id:
         raise MergeError(f"cannot merge {keep.name!r} with itself")
     for e in (keep, other):
@@ -51,11 +75,11 @@ def merge(session: Session, keep: Entity, other: Entity) -> MergeLog:
         "aliases": list(session.scalars(select(Alias.id).where(Alias.entity_id == other.id))),
         "documents": list(session.scalars(select(Document.id).where(Document.about_entity_id == other.id))),
     }
-    conn.execute(update(Mention).where(Mention.id.in_(moved["mentions"])).values(entity_id=keep.id))
-    conn.execute(update(Alias).where(Alias.id.in_(moved["aliases"])).values(entity_id=keep.id))
-    conn.execute(update(Document).where(Document.id.in_(moved["documents"])).values(about_entity_id=keep.id))
-    refresh_relations(conn, [keep.id, other.id])
     other.merged_into_id = keep.id
+    session.flush()
+    repoint(conn, _locals_of(conn, _descendants(conn, other.id)))
+    conn.execute(update(Alias).where(Alias.entity_id == other.id, Alias.local_id.is_(None)).values(entity_id=keep.id))
+    refresh_relations(conn, [keep.id, other.id])
     log = MergeLog(action="merge", kept_id=keep.id, merged_id=other.id, kept_name=keep.name,
                    merged_name=other.name, moved=moved, undone=False)
     session.add(log)
@@ -63,31 +87,58 @@ def merge(session: Session, keep: Entity, other: Entity) -> MergeLog:
     return log
 
 
-def unmerge(session: Session, entity: Entity) -> MergeLog:
-    """Undo the latest live merge that involved ``entity`` (as the kept or the merged side)."""
-    log = session.scalars(
+def _live_merge(session: Session, entity_id: int) -> MergeLog | None:
+    return session.scalars(
         select(MergeLog)
         .where(MergeLog.action == "merge", MergeLog.undone.is_(False),
-               or_(MergeLog.kept_id == entity.id, MergeLog.merged_id == entity.id))
+               or_(MergeLog.kept_id == entity_id, MergeLog.merged_id == entity_id))
         .order_by(MergeLog.id.desc())
         .limit(1)
     ).first()
+
+
+def _split(conn: Connection, log_moved: dict, kept: int, back: int) -> None:
+    conn.execute(update(Entity).where(Entity.id == back).values(merged_into_id=None))
+    conn.execute(update(Alias).where(Alias.id.in_(log_moved.get("aliases", [])), Alias.entity_id == kept,
+                                     Alias.local_id.is_(None)).values(entity_id=back))
+    repoint(conn, _locals_of(conn, _descendants(conn, back)))
+
+
+def unmerge(session: Session, entity: Entity) -> MergeLog:
+    """Undo the latest live merge that involved ``entity`` (as the kept or the merged side)."""
+    log = _live_merge(session, entity.id)
     if log is None:
         raise MergeError(f"{entity.name!r} has no merge to undo")
     conn = session.connection()
     back, kept = log.merged_id, log.kept_id
-    m = log.moved
-    conn.execute(update(Mention).where(Mention.id.in_(m["mentions"]), Mention.entity_id == kept)
-                 .values(entity_id=back))
-    conn.execute(update(Alias).where(Alias.id.in_(m["aliases"]), Alias.entity_id == kept)
-                 .values(entity_id=back))
-    conn.execute(update(Document).where(Document.id.in_(m["documents"]), Document.about_entity_id == kept)
-                 .values(about_entity_id=back))
+    _split(conn, log.moved, kept, back)
     refresh_relations(conn, [kept, back])
-    conn.execute(update(Entity).where(Entity.id == back).values(merged_into_id=None))
     log.undone = True
     undo = MergeLog(action="unmerge", kept_id=kept, merged_id=back, kept_name=log.kept_name,
-                    merged_name=log.merged_name, moved=m, undone=False)
+                    merged_name=log.merged_name, moved=log.moved, undone=False)
     session.add(undo)
     session.flush()
     return undo
+
+
+def dissolve_merges(conn: Connection, gone: set[int]) -> list[int]:
+    """End the live merges that have an entity about to be deleted on either side; returns the merged-side
+    entities that exist on and are their own again (the caller re-points their locals)."""
+    marks = ",".join("?" * len(gone))
+    params = tuple(sorted(gone))
+    logs = conn.exec_driver_sql(
+        f"SELECT id, kept_id, merged_id, kept_name, merged_name, moved FROM merge_log WHERE action = 'merge' "
+        f"AND undone = 0 AND (kept_id IN ({marks}) OR merged_id IN ({marks}))", params + params).all()
+    freed = []
+    for log_id, kept, back, kept_name, merged_name, moved in logs:
+        conn.execute(update(MergeLog).where(MergeLog.id == log_id).values(undone=True))
+        conn.execute(MergeLog.__table__.insert().values(  # type: ignore[attr-defined]
+            action="dissolved", kept_id=kept, merged_id=back, kept_name=kept_name, merged_name=merged_name,
+            moved={}, undone=False, created_at=_now()))
+        if back not in gone:
+            conn.execute(update(Entity).where(Entity.id == back).values(merged_into_id=None))
+            data = json.loads(moved) if isinstance(moved, str) else moved
+            conn.execute(update(Alias).where(Alias.id.in_(data.get("aliases", [])), Alias.local_id.is_(None))
+                         .values(entity_id=back))
+            freed.append(back)
+    return freed

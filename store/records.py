@@ -19,10 +19,14 @@ class ChunkRecord:
 
 @dataclass
 class NewEntity:
+    """A document-local entity; linking across documents happens in the store (``store.resolve``)."""
+
     key: int  # negative, unique within the document
     name: str
     type: str
     description: str | None = None
+    norm: str = ""  # the normalised name: locals with the same one form a block
+    is_title: bool = False
 
 
 @dataclass
@@ -71,6 +75,8 @@ class DocumentRecord:
     aliases: list[AliasRecord] = field(default_factory=list)
     evidence: list[EvidenceRecord] = field(default_factory=list)
     about_entity: int | None = None
+    names: list[str] = field(default_factory=list)  # names its NER found, for everyone's gazetteer
+    title_names_entity: bool = True
 
 
 @dataclass
@@ -85,7 +91,7 @@ class KBEntity:
 @dataclass
 class WriteResult:
     document_id: int
-    entity_ids: dict[int, int]  # temporary key -> new entity id
+    n_entities_new: int
     n_chunks: int
     n_mentions: int
     n_relations_new: int

@@ -43,6 +43,8 @@ class Document(Base):
     about_entity_id: Mapped[int | None] = mapped_column(
         ForeignKey("entities.id", ondelete="SET NULL"), index=True
     )
+    # The title names what the document is about (false for a file whose title is only its file name).
+    title_names_entity: Mapped[bool] = mapped_column(default=True, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
     chunks: Mapped[list[Chunk]] = relationship(
@@ -77,11 +79,50 @@ class Entity(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
+class LocalEntity(Base):
+    """One document's view of an entity: the mentions it links to one name, before linking across documents.
+
+    Linking across documents is a function of the set of these rows: those whose names normalise alike (a
+    *block*) are clustered by type and description, and each cluster is one entity. ``entity_id`` is that
+    entity; mentions and aliases carry the entity they resolve to after user merges.
+    """
+
+    __tablename__ = "local_entities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String)
+    norm: Mapped[str] = mapped_column(String, index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str | None] = mapped_column(Text)
+    is_title: Mapped[bool] = mapped_column(default=False)
+    entity_id: Mapped[int | None] = mapped_column(ForeignKey("entities.id", ondelete="SET NULL"), index=True)
+
+
+class DocumentName(Base):
+    """A name a document's own NER found (or its title): the gazetteer is every document's names."""
+
+    __tablename__ = "document_names"
+
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String, primary_key=True, index=True)
+
+
+class RelinkQueue(Base):
+    """Documents whose links may be stale because the gazetteer's names changed; written in the transaction
+    that changed them, so a crash leaves the work recorded."""
+
+    __tablename__ = "relink_queue"
+
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+
+
 class Alias(Base):
     """A name an entity goes by, with where it was seen (chunk) or that it came from a KB or a user."""
 
     __tablename__ = "aliases"
-    __table_args__ = (Index("ix_aliases_entity_norm", "entity_id", "norm"),)
+    __table_args__ = (Index("ix_aliases_entity_norm", "entity_id", "norm"),
+                      Index("ix_aliases_source_alias", "source", "alias"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"))
@@ -89,6 +130,7 @@ class Alias(Base):
     norm: Mapped[str] = mapped_column(String, index=True)
     source: Mapped[str] = mapped_column(String(16))  # mention | title | kb | user
     chunk_id: Mapped[int | None] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), index=True)
+    local_id: Mapped[int | None] = mapped_column(ForeignKey("local_entities.id", ondelete="CASCADE"), index=True)
 
 
 class Mention(Base):
@@ -102,10 +144,11 @@ class Mention(Base):
     end: Mapped[int] = mapped_column(Integer)
     surface: Mapped[str] = mapped_column(String)
     label: Mapped[str] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(16))  # ner | gazetteer
+    source: Mapped[str] = mapped_column(String(16))  # ner | gazetteer | title | surname
     confidence: Mapped[float] = mapped_column(Float)
     sent_start: Mapped[int] = mapped_column(Integer)
     sent_end: Mapped[int] = mapped_column(Integer)
+    local_id: Mapped[int | None] = mapped_column(ForeignKey("local_entities.id", ondelete="CASCADE"), index=True)
 
 
 class Relation(Base):

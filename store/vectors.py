@@ -143,3 +143,14 @@ def signature(session: Session) -> tuple:
     parts += ["(SELECT coalesce(sum(weight), 0) FROM relations)",
               "(SELECT coalesce(sum(merged_into_id), 0) FROM entities)"]
     return tuple(session.connection().exec_driver_sql("SELECT " + ", ".join(parts)).one())
+
+
+def existing(session: Session, table: str, ids: list[int]) -> set[int]:
+    """Which of these row ids ``table`` (chunks or entities) still has."""
+    assert table in ("chunks", "entities")
+    out: set[int] = set()
+    for i in range(0, len(ids), 500):
+        part = tuple(ids[i : i + 500])
+        out.update(r for (r,) in session.connection().exec_driver_sql(
+            f"SELECT id FROM {table} WHERE id IN ({','.join('?' * len(part))})", part))
+    return out

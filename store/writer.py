@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from collections.abc import Iterable
 from typing import cast
 
-from sqlalchemy import Connection, Table, delete, exists, select, update
+from sqlalchemy import Connection, Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from store.records import DocumentRecord, KBEntity, WriteResult
+from store.resolve import _effective_map, _raw, resolve_blocks
 from store.schema import Alias, Chunk, Document, Entity, Mention, Relation, RelationEvidence, _now
 
 RELATED_TO = "related_to"
@@ -95,43 +98,116 @@ def upsert_relations(conn: Connection, counts: Counter[tuple[int, int, str]], id
     return ids, len(missing)
 
 
-def write_document(session: Session, rec: DocumentRecord, earlier: dict[int, int] | None = None) -> WriteResult:
-    """Insert one document with its chunks, new entities, mentions, aliases and relation evidence.
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
 
-    Entity refs are store ids (> 0) or temporary keys (< 0): this record's new entities, or ones an earlier
-    record of the same ingest created, whose ids ``earlier`` gives.
-    """
-    conn = session.connection()
-    ids = _Ids(conn, (Document, Chunk, Entity, Mention, Relation))
-    (doc_id,) = ids.take(Document, 1)
-    chunk_ids = ids.take(Chunk, len(rec.chunks))
-    new_ids = ids.take(Entity, len(rec.new_entities))
-    mention_ids = ids.take(Mention, len(rec.mentions))
-    key_to_id = {e.key: i for e, i in zip(rec.new_entities, new_ids)}
-    earlier = earlier or {}
+
+def gazetteer_names(conn: Connection) -> list[str]:
+    """Every name some document's NER found, and every KB name and alias: what the gazetteer matches."""
+    return [n for (n,) in conn.exec_driver_sql(
+        "SELECT name FROM document_names UNION SELECT alias FROM aliases WHERE source = 'kb'")]
+
+
+def _known_names(conn: Connection, names: list[str], besides: int | None) -> set[str]:
+    known: set[str] = set()
+    for i in range(0, len(names), 400):
+        part = tuple(names[i : i + 400])
+        known.update(n for (n,) in conn.exec_driver_sql(
+            f"SELECT name FROM document_names WHERE name IN ({_marks(len(part))}) AND document_id != ?",
+            (*part, -1 if besides is None else besides)))
+        known.update(n for (n,) in conn.exec_driver_sql(
+            f"SELECT alias FROM aliases WHERE alias IN ({_marks(len(part))}) AND source = 'kb'", part))
+    return known
+
+
+_WORDS = re.compile(r"[^\W_]+")
+
+
+def enqueue_documents_with(conn: Connection, names: Iterable[str], besides: int | None = None) -> int:
+    """Queue for re-linking the stored documents whose text holds one of these names (full-text index)."""
+    queued = 0
+    cur = _raw(conn)
+    for name in sorted(set(names)):
+        words = _WORDS.findall(name)
+        if not words:
+            continue
+        phrase = '"' + " ".join(words) + '"'
+        queued += cur.execute(
+            "INSERT OR IGNORE INTO relink_queue (document_id) SELECT DISTINCT c.document_id FROM chunks_fts f "
+            "JOIN chunks c ON c.id = f.rowid WHERE chunks_fts MATCH ? AND c.document_id != ?",
+            (phrase, -1 if besides is None else besides)).rowcount
+    return queued
+
+
+def _recount(conn: Connection, relation_ids: set[int]) -> None:
+    ids = sorted(relation_ids)
+    for i in range(0, len(ids), 500):
+        part = tuple(ids[i : i + 500])
+        conn.exec_driver_sql(
+            f"UPDATE relations SET weight = (SELECT count(*) FROM relation_evidence v WHERE v.relation_id = "
+            f"relations.id) WHERE id IN ({_marks(len(part))})", part)
+        conn.exec_driver_sql(f"DELETE FROM relations WHERE id IN ({_marks(len(part))}) AND weight = 0", part)
+
+
+def clear_extraction(conn: Connection, doc_id: int) -> tuple[set[str], set[int]]:
+    """Remove a document's local entities with their mentions, aliases and evidence (its chunks stay);
+    returns the blocks they were in and their entities, which the caller re-resolves."""
+    rows = conn.exec_driver_sql(
+        "SELECT DISTINCT norm, entity_id FROM local_entities WHERE document_id = ?", (doc_id,)).all()
+    norms = {n for n, _ in rows}
+    released = {e for _, e in rows if e is not None}
+    rels = {r for (r,) in conn.exec_driver_sql(
+        "SELECT DISTINCT v.relation_id FROM relation_evidence v JOIN chunks c ON c.id = v.chunk_id "
+        "WHERE c.document_id = ?", (doc_id,))}
+    conn.exec_driver_sql("DELETE FROM relation_evidence WHERE chunk_id IN "
+                         "(SELECT id FROM chunks WHERE document_id = ?)", (doc_id,))
+    conn.exec_driver_sql("DELETE FROM aliases WHERE chunk_id IN (SELECT id FROM chunks WHERE document_id = ?)",
+                         (doc_id,))
+    conn.exec_driver_sql("DELETE FROM mentions WHERE chunk_id IN (SELECT id FROM chunks WHERE document_id = ?)",
+                         (doc_id,))
+    conn.exec_driver_sql("UPDATE documents SET about_entity_id = NULL WHERE id = ?", (doc_id,))
+    conn.exec_driver_sql("DELETE FROM local_entities WHERE document_id = ?", (doc_id,))
+    _recount(conn, rels)
+    return norms, released
+
+
+def write_extraction(conn: Connection, doc_id: int, chunk_ids: list[int], rec: DocumentRecord,
+                     also_resolve: Iterable[str] = (), released: Iterable[int] = ()) -> tuple[int, int, int]:
+    """Insert a document's local entities, mentions, aliases and evidence, and link its locals across
+    documents (with the blocks in ``also_resolve``). Returns (entities created, mentions, relations created)."""
+    first_local = conn.exec_driver_sql("SELECT coalesce(max(id), 0) + 1 FROM local_entities").scalar_one()
+    local_ids = {e.key: first_local + i for i, e in enumerate(rec.new_entities)}
+    if rec.new_entities:
+        conn.exec_driver_sql(
+            "INSERT INTO local_entities (id, document_id, name, norm, type, description, is_title, entity_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+            [(local_ids[e.key], doc_id, e.name, e.norm, e.type, e.description, e.is_title)
+             for e in rec.new_entities])
+    resolution = resolve_blocks(conn, {e.norm for e in rec.new_entities} | set(also_resolve), released)
+    resolved: dict[int, int] = {}
+    if local_ids:
+        rows = conn.exec_driver_sql("SELECT id, entity_id FROM local_entities WHERE document_id = ?", (doc_id,)).all()
+        target = _effective_map(conn, {e for _, e in rows})
+        resolved = {lid: target[e] for lid, e in rows}
 
     def eid(ref: int) -> int:
-        return ref if ref > 0 else key_to_id.get(ref) or earlier[ref]
+        return resolved[local_ids[ref]]
 
-    now = _now()
-    _insert(conn, Entity, [{"id": i, "name": e.name, "type": e.type, "description": e.description, "kb_id": None,
-                            "merged_into_id": None, "created_at": now} for i, e in zip(new_ids, rec.new_entities)])
-    about = None if rec.about_entity is None else eid(rec.about_entity)
-    _insert(conn, Document, [{"id": doc_id, "source": rec.source, "title": rec.title,
-                              "content_hash": rec.content_hash, "metadata": rec.meta, "n_chars": rec.n_chars,
-                              "about_entity_id": about, "created_at": now}])
-    _insert(conn, Chunk, [{"id": i, "document_id": doc_id, "ord": c.ord, "text": c.text,
-                           "start_char": c.start_char, "end_char": c.end_char} for i, c in zip(chunk_ids, rec.chunks)])
+    ids = _Ids(conn, (Mention, Relation))
+    mention_ids = ids.take(Mention, len(rec.mentions))
     _insert(conn, Mention, [
         {"id": i, "chunk_id": chunk_ids[m.chunk_ord], "entity_id": eid(m.entity), "start": m.start, "end": m.end,
          "surface": m.surface, "label": m.label, "source": m.source, "confidence": m.confidence,
-         "sent_start": m.sent_start, "sent_end": m.sent_end} for i, m in zip(mention_ids, rec.mentions)])
+         "sent_start": m.sent_start, "sent_end": m.sent_end, "local_id": local_ids[m.entity]}
+        for i, m in zip(mention_ids, rec.mentions)])
     alias_rows = {
-        (eid(a.entity), a.alias, a.source, None if a.chunk_ord is None else chunk_ids[a.chunk_ord]): a.norm
+        (a.entity, a.alias, a.source, None if a.chunk_ord is None else chunk_ids[a.chunk_ord]): a.norm
         for a in rec.aliases
     }
-    _insert(conn, Alias, [{"entity_id": e, "alias": al, "norm": norm, "source": src, "chunk_id": cid}
-                          for (e, al, src, cid), norm in alias_rows.items()])
+    _insert(conn, Alias, [{"entity_id": eid(ref), "alias": al, "norm": norm, "source": src, "chunk_id": cid,
+                           "local_id": local_ids[ref]} for (ref, al, src, cid), norm in alias_rows.items()])
+    if rec.about_entity is not None:
+        conn.exec_driver_sql("UPDATE documents SET about_entity_id = ? WHERE id = ?", (eid(rec.about_entity), doc_id))
     ev_keys = []
     for ev in rec.evidence:
         h = eid(rec.mentions[ev.head_mention].entity)
@@ -143,48 +219,76 @@ def write_document(session: Session, rec: DocumentRecord, earlier: dict[int, int
          "head_mention_id": mention_ids[ev.head_mention], "tail_mention_id": mention_ids[ev.tail_mention],
          "predicate": ev.predicate, "sent_start": ev.sent_start, "sent_end": ev.sent_end}
         for ev, k in zip(rec.evidence, ev_keys) if k is not None])
-    return WriteResult(doc_id, key_to_id, len(chunk_ids), len(mention_ids), n_new)
+    return resolution.created, len(mention_ids), n_new
 
 
-def delete_document(session: Session, doc_id: int, prune_orphans: bool = True) -> None:
-    """Remove a document and everything it contributed, then drop what nothing refers to any more.
-
-    With ``prune_orphans=False`` that last step is the caller's: replacing a document writes the new version,
-    whose records may refer to entities that only the old version mentioned, and then calls ``prune``.
-    """
+def write_document(session: Session, rec: DocumentRecord, replaces: int | None = None) -> WriteResult:
+    """Insert one document with its chunks, names and extraction, linked across documents; with ``replaces``,
+    the old version of the document goes in the same transaction. Documents whose text holds a name that is
+    new to the store are queued for re-linking."""
     conn = session.connection()
-    ev, rel = _T[RelationEvidence], _T[Relation]
-    chunk_ids = select(_T[Chunk].c.id).where(_T[Chunk].c.document_id == doc_id)
-    counts = Counter(
-        r.relation_id for r in conn.execute(select(ev.c.relation_id).where(ev.c.chunk_id.in_(chunk_ids)))
-    )
-    conn.execute(delete(_T[Document]).where(_T[Document].c.id == doc_id))
-    for rid, n in counts.items():
-        conn.execute(update(rel).where(rel.c.id == rid).values(weight=rel.c.weight - n))
-    if prune_orphans:
-        prune(session)
+    old_norms: set[str] = set()
+    released: set[int] = set()
+    vanished: list[str] = []
+    if replaces is not None:
+        old_norms, released, vanished = _remove_document(conn, replaces)
+    ids = _Ids(conn, (Document, Chunk))
+    (doc_id,) = ids.take(Document, 1)
+    chunk_ids = ids.take(Chunk, len(rec.chunks))
+    _insert(conn, Document, [{"id": doc_id, "source": rec.source, "title": rec.title,
+                              "content_hash": rec.content_hash, "metadata": rec.meta, "n_chars": rec.n_chars,
+                              "about_entity_id": None, "title_names_entity": rec.title_names_entity,
+                              "created_at": _now()}])
+    _insert(conn, Chunk, [{"id": i, "document_id": doc_id, "ord": c.ord, "text": c.text,
+                           "start_char": c.start_char, "end_char": c.end_char} for i, c in zip(chunk_ids, rec.chunks)])
+    names = sorted(set(rec.names))
+    if names:
+        conn.exec_driver_sql("INSERT INTO document_names (document_id, name) VALUES (?, ?)",
+                             [(doc_id, n) for n in names])
+    new_entities, n_mentions, n_relations = write_extraction(conn, doc_id, chunk_ids, rec, old_norms, released)
+    known = _known_names(conn, names, doc_id)
+    fresh = [n for n in names if n not in known]
+    enqueue_documents_with(conn, fresh, besides=doc_id)
+    enqueue_documents_with(conn, [n for n in vanished if n not in names])
+    return WriteResult(doc_id, new_entities, len(chunk_ids), n_mentions, n_relations)
 
 
-def prune(session: Session) -> None:
-    """Drop relations without evidence and entities nothing refers to (KB entities stay)."""
+def _remove_document(conn: Connection, doc_id: int) -> tuple[set[str], set[int], list[str]]:
+    """Delete a document's rows; returns its blocks, their entities, and the names no other document or KB
+    entry has."""
+    names = [n for (n,) in conn.exec_driver_sql("SELECT name FROM document_names WHERE document_id = ?", (doc_id,))]
+    norms, released = clear_extraction(conn, doc_id)
+    conn.exec_driver_sql("DELETE FROM documents WHERE id = ?", (doc_id,))
+    known = _known_names(conn, names, None)
+    return norms, released, [n for n in names if n not in known]
+
+
+def delete_document(session: Session, doc_id: int) -> None:
+    """Remove a document and everything it contributed: chunks, vectors, mentions, evidence, and the entities,
+    aliases and relations nothing else supports. Links other documents had only because of it are redone:
+    its blocks are re-resolved here, and documents holding a name that only it knew are queued for re-linking."""
     conn = session.connection()
-    ev, rel, ent, men, doc = _T[RelationEvidence], _T[Relation], _T[Entity], _T[Mention], _T[Document]
-    conn.execute(delete(rel).where(~exists().where(ev.c.relation_id == rel.c.id)))
-    conn.execute(
-        delete(ent).where(
-            ent.c.kb_id.is_(None),
-            ent.c.merged_into_id.is_(None),
-            ~exists().where(men.c.entity_id == ent.c.id),
-            ~exists().where(doc.c.about_entity_id == ent.c.id),
-            ~exists().where(_T[Alias].c.entity_id == ent.c.id, _T[Alias].c.source == "user"),
-        )
-    )
+    norms, released, vanished = _remove_document(conn, doc_id)
+    resolve_blocks(conn, norms, released)
+    enqueue_documents_with(conn, vanished)
+
+
+def relink_document(session: Session, doc_id: int, rec: DocumentRecord) -> tuple[int, int, int]:
+    """Replace a stored document's extraction (its chunks, vectors and names stay) with ``rec``'s."""
+    conn = session.connection()
+    chunk_ids = [i for (i,) in conn.exec_driver_sql(
+        "SELECT id FROM chunks WHERE document_id = ? ORDER BY ord", (doc_id,))]
+    norms, released = clear_extraction(conn, doc_id)
+    conn.exec_driver_sql("DELETE FROM relink_queue WHERE document_id = ?", (doc_id,))
+    return write_extraction(conn, doc_id, chunk_ids, rec, norms, released)
 
 
 def import_kb(session: Session, entities: list[KBEntity], normalize) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     """Create or update KB entities by kb_id with their aliases; returns (created, updated)."""
     conn = session.connection()
     ent, al = _T[Entity], _T[Alias]
+    names_before = set(gazetteer_names(conn))
+    norms_before = {n for (n,) in conn.exec_driver_sql("SELECT norm FROM aliases WHERE source = 'kb'")}
     known: dict[str, int] = {}
     kb_ids = list(dict.fromkeys(e.kb_id for e in entities))
     for i in range(0, len(kb_ids), 500):
@@ -215,4 +319,11 @@ def import_kb(session: Session, entities: list[KBEntity], normalize) -> tuple[in
                            for n in dict.fromkeys([e.name, *e.aliases]) if normalize(n)]
     _insert(conn, Entity, list(new_rows.values()))
     _insert(conn, Alias, [r for rs in alias_rows.values() for r in rs])
+    # Documents' entities that go by a KB name now resolve to the KB entity; text holding a name the
+    # gazetteer did not know is queued for re-linking, and so is text matching a KB name that went away.
+    norms_after = {n for (n,) in conn.exec_driver_sql("SELECT norm FROM aliases WHERE source = 'kb'")}
+    resolve_blocks(conn, (norms_before | norms_after) & {n for (n,) in conn.exec_driver_sql(
+        "SELECT DISTINCT norm FROM local_entities")})
+    names_after = set(gazetteer_names(conn))
+    enqueue_documents_with(conn, names_after ^ names_before)
     return created, updated

@@ -28,18 +28,35 @@ SAMPLE_DOCS = 23
 
 # Every table with the columns that identify a row's content (created_at left out: it is a clock reading).
 TABLES = {
-    "documents": "id, source, title, content_hash, metadata, n_chars, about_entity_id",
+    "documents": "id, source, title, content_hash, metadata, n_chars, about_entity_id, title_names_entity",
     "chunks": "id, document_id, ord, text, start_char, end_char",
     "entities": "id, name, type, description, kb_id, merged_into_id",
-    "aliases": "id, entity_id, alias, norm, source, chunk_id",
-    "mentions": 'id, chunk_id, entity_id, start, "end", surface, label, source, confidence, sent_start, sent_end',
+    "aliases": "id, entity_id, alias, norm, source, chunk_id, local_id",
+    "mentions": 'id, chunk_id, entity_id, start, "end", surface, label, source, confidence, sent_start, sent_end, '
+                "local_id",
     "relations": "id, head_id, tail_id, predicate, weight",
     "relation_evidence": "id, relation_id, chunk_id, head_mention_id, tail_mention_id, predicate, sent_start, sent_end",
     "merge_log": "id, action, kept_id, merged_id, kept_name, merged_name, moved, undone",
     "chunk_vectors": "chunk_id, encoder, terms, weights",
     "chunk_embeddings": "chunk_id, encoder, vector",
     "entity_embeddings": "entity_id, encoder, text, vector",
+    "local_entities": "id, document_id, name, norm, type, description, is_title, entity_id",
+    "document_names": "document_id, name",
+    "relink_queue": "document_id",
 }
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true", help="Also run the deeper tests marked slow.")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="deeper run: give --slow to include it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 def rows(db_path: str | Path, query: str, params: tuple = ()) -> list[tuple]:

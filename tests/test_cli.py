@@ -387,8 +387,8 @@ def test_every_leaf_command_is_covered_by_the_help_test() -> None:
     leaves = {p for p in _command_paths(cli) if p and not isinstance(_lookup(p), click.Group)}
     assert leaves == {("ingest",), ("kb", "import"), ("stats",), ("docs",), ("entities",), ("entity",),
                       ("neighbors",), ("search",), ("ask",), ("export",), ("merge",), ("unmerge",), ("merges",),
-                      ("bench", "ingest"),
-                      ("bench", "extract"), ("bench", "retrieval"), ("bench", "qa")}
+                      ("delete",), ("bench", "ingest"),
+                      ("bench", "extract"), ("bench", "retrieval"), ("bench", "qa"), ("bench", "lifecycle")}
 
 
 def _lookup(path: tuple[str, ...]) -> click.Command:

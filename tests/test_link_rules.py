@@ -86,7 +86,7 @@ def test_a_lone_surname_ner_misses_is_still_a_mention(kg: KnowledgeGraph, tmp_pa
     ms = linked(kg, doc)
     assert ids_of(ms, "Curie") == ids_of(ms, "Marie Curie") != set()
     src = rows(kg.path, "SELECT source, label FROM mentions WHERE surface = 'Curie'")
-    assert ("gazetteer", "PERSON") in src
+    assert ("surname", "PERSON") in src
 
 
 def test_initials_and_full_names_of_one_person_meet(kg: KnowledgeGraph, tmp_path: Path) -> None:

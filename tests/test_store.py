@@ -154,8 +154,9 @@ def _record(source: str, entity_ref: int = -1, **kw) -> DocumentRecord:  # type:
     rec = DocumentRecord(
         source=source, title="Ada", content_hash="h" * 64, n_chars=len(text), meta={"k": 1},
         chunks=[ChunkRecord(0, text, 0, len(text))],
-        new_entities=[NewEntity(-1, "Ada Lovelace", "PERSON"), NewEntity(-2, "Charles Babbage", "PERSON"),
-                      NewEntity(-3, "London", "GPE")],
+        new_entities=[NewEntity(-1, "Ada Lovelace", "PERSON", norm="ada lovelace", is_title=True),
+                      NewEntity(-2, "Charles Babbage", "PERSON", norm="charles babbage"),
+                      NewEntity(-3, "London", "GPE", norm="london")],
         mentions=[MentionRecord(0, 0, 12, "Ada Lovelace", "PERSON", "ner", 1.0, 0, len(text), entity_ref),
                   MentionRecord(0, 17, 32, "Charles Babbage", "PERSON", "ner", 1.0, 0, len(text), -2),
                   MentionRecord(0, 36, 42, "London", "GPE", "ner", 1.0, 0, len(text), -3)],
@@ -175,9 +176,14 @@ def test_write_document_stores_records_and_relation_keys(tmp_path: Path) -> None
         with db.write() as s:
             result = write_document(s, _record("doc-1"))
         assert result.n_chunks == 1 and result.n_mentions == 3 and result.n_relations_new == 2
-        ids = result.entity_ids
-        assert set(ids) == {-1, -2, -3}
+        assert result.n_entities_new == 3
         p = tmp_path / "kg.db"
+        by_name = dict(rows(p, "SELECT name, id FROM entities"))
+        ids = {-1: by_name["Ada Lovelace"], -2: by_name["Charles Babbage"], -3: by_name["London"]}
+        # Each document-local entity is stored with its block (normalised name) and resolves to one entity.
+        assert sorted(rows(p, "SELECT name, norm, is_title, entity_id FROM local_entities")) == sorted([
+            ("Ada Lovelace", "ada lovelace", 1, ids[-1]), ("Charles Babbage", "charles babbage", 0, ids[-2]),
+            ("London", "london", 0, ids[-3])])
         assert rows(p, "SELECT about_entity_id, metadata FROM documents") == [(ids[-1], '{"k": 1}')]
         assert sorted(rows(p, "SELECT entity_id, surface FROM mentions")) == sorted(
             [(ids[-1], "Ada Lovelace"), (ids[-2], "Charles Babbage"), (ids[-3], "London")])
