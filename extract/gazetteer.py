@@ -19,6 +19,7 @@ class Gazetteer:
         self.matcher = PhraseMatcher(nlp.vocab, attr="ORTH")
         self.min_chars = min_chars
         self._known: set[str] = set()
+        self._by_key: dict[str, set[str]] = {}  # matcher key -> the names under it
 
     def accepts(self, name: str) -> bool:
         """Skip names that would fire on ordinary words: lowercase, short, or a single stop word."""
@@ -36,19 +37,21 @@ class Gazetteer:
         self._known.update(fresh)
         patterns = self.nlp.tokenizer.pipe(fresh)  # type: ignore[union-attr]
         for name, pattern in zip(fresh, patterns):
-            self.matcher.add(normalize(name) or name, [pattern])
+            key = normalize(name) or name
+            self._by_key.setdefault(key, set()).add(name)
+            self.matcher.add(key, [pattern])
 
     def remove(self, names: list[str]) -> None:
         """Forget names; others that share one's normalised key keep matching."""
         gone = [n for n in dict.fromkeys(names) if n in self._known]
         if not gone:
             return
-        self._known.difference_update(gone)
-        keys = {normalize(n) or n for n in gone}
-        for key in keys:
+        stay: list[str] = []
+        for key in {normalize(n) or n for n in gone}:
             if key in self.matcher:
                 self.matcher.remove(key)
-        stay = [n for n in self._known if (normalize(n) or n) in keys]
+            stay += self._by_key.pop(key, set()).difference(gone)
+        self._known.difference_update(gone)
         self._known.difference_update(stay)
         self.add(stay)
 

@@ -167,30 +167,37 @@ class KnowledgeGraph:
 
     def _select_documents(self, selectors: Iterable[str]) -> list[int]:
         """Document ids for selectors: ``id:N`` or N, a source as stored, a file or folder path, or a glob."""
-        with self.db.read() as s:
-            docs = {src: i for src, (i, _) in read.document_index(s).items()}
         ids: dict[int, None] = {}
         missing = []
-        for sel in selectors:
-            found: list[int] = []
-            bare = sel[3:] if sel.startswith("id:") else sel
-            if bare.isdigit() and int(bare) in docs.values():
-                found = [int(bare)]
-            elif sel in docs:
-                found = [docs[sel]]
-            else:
+        with self.db.read() as s:
+            conn = s.connection()
+
+            def by_prefix(prefix: str) -> list[int]:  # an index range, not a scan: "p/a.jsonl#" .. "p/a.jsonl$"
+                return [i for (i,) in conn.exec_driver_sql(
+                    "SELECT id FROM documents WHERE source >= ? AND source < ?", (prefix, prefix[:-1] + chr(
+                        ord(prefix[-1]) + 1)))]
+
+            for sel in selectors:
+                found: list[int] = []
+                bare = sel[3:] if sel.startswith("id:") else sel
                 path = str(Path(sel).expanduser().resolve())
-                if any(c in sel for c in "*?["):
-                    found = [i for src, i in docs.items() if fnmatch.fnmatchcase(src, sel)
-                             or fnmatch.fnmatchcase(src, path) or fnmatch.fnmatchcase(src.split("#", 1)[0], path)]
-                else:
-                    found = [i for src, i in docs.items() if src == path or src.startswith(path + "#")
-                             or src.startswith(path.rstrip("/") + "/")]
-            if not found:
-                missing.append(sel)
-            ids.update(dict.fromkeys(sorted(found)))
+                if bare.isdigit():
+                    found = [i for (i,) in conn.exec_driver_sql("SELECT id FROM documents WHERE id = ?", (int(bare),))]
+                if not found:
+                    found = [i for (i,) in conn.exec_driver_sql(
+                        "SELECT id FROM documents WHERE source IN (?, ?)", (sel, path))]
+                if not found and any(c in sel for c in "*?["):
+                    found = [i for src, (i, _) in read.document_index(s).items()
+                             if fnmatch.fnmatchcase(src, sel) or fnmatch.fnmatchcase(src, path)
+                             or fnmatch.fnmatchcase(src.split("#", 1)[0], path)]
+                elif not found:
+                    found = by_prefix(path + "#") + by_prefix(path.rstrip("/") + "/")
+                if not found:
+                    missing.append(sel)
+                ids.update(dict.fromkeys(sorted(found)))
+            empty = conn.exec_driver_sql("SELECT count(*) FROM documents").scalar_one() == 0
         if missing:
-            hint = " See `kg docs` for what the store holds." if docs else " The store has no documents."
+            hint = " The store has no documents." if empty else " See `kg docs` for what the store holds."
             raise KGError(f"no document matches {', '.join(repr(m) for m in missing)}; nothing was deleted.{hint}")
         return list(ids)
 

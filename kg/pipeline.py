@@ -278,14 +278,12 @@ def delete_documents(db: Database, doc_ids: Iterable[int]) -> DeleteReport:
             chunks, mentions = conn.exec_driver_sql(
                 "SELECT count(DISTINCT c.id), count(m.id) FROM chunks c LEFT JOIN mentions m ON m.chunk_id = c.id "
                 "WHERE c.document_id = ?", (doc_id,)).one()
-            entities = conn.exec_driver_sql("SELECT count(*) FROM entities").scalar_one()
-            relations = conn.exec_driver_sql("SELECT count(*) FROM relations").scalar_one()
-            delete_document(s, doc_id)
+            entities, relations = delete_document(s, doc_id)
             report.documents.append(row[0])
             report.chunks += chunks
             report.mentions += mentions
-            report.entities += entities - conn.exec_driver_sql("SELECT count(*) FROM entities").scalar_one()
-            report.relations += relations - conn.exec_driver_sql("SELECT count(*) FROM relations").scalar_one()
+            report.entities += entities
+            report.relations += relations
     report.seconds = round(time.perf_counter() - t0, 3)
     return report
 
@@ -341,9 +339,11 @@ class _WriterThread:
         try:
             with self.db.batch() as batch:
                 while True:
-                    if self.queue.empty():  # never hold the write lock while waiting for extraction
+                    try:
+                        rec, replaces = self.queue.get(timeout=0.1)
+                    except queue.Empty:  # never hold the write lock while waiting for extraction
                         batch.commit()
-                    rec, replaces = self.queue.get()
+                        rec, replaces = self.queue.get()
                     try:
                         if rec is _STOP:
                             return

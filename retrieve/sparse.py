@@ -1,8 +1,9 @@
 """SPLADE word-piece vectors: max over tokens of log(1 + relu(MLM logits)), one weight per vocabulary entry.
 
-The MLM head over the whole vocabulary is the cost. Texts of equal length are batched under a token budget
-(no padding, so a text's vector never depends on its batch) and the encoder runs once per batch; the head then
-runs per text on its own positions only, in bfloat16 where the CPU has native support. For documents, positions
+The MLM head over the whole vocabulary is the cost. Texts are batched by length bucket under a token budget,
+each padded to its own bucket's width so that its vector never depends on its batch, and the encoder runs once
+per batch; the head then runs per text on its own positions only, in bfloat16 where the CPU has native support.
+For documents, positions
 holding punctuation, stop words or special tokens, and repeats of a word piece already seen, can be left out of
 the max (``skip_stopwords``): together they are 60% of all tokens, their context already flows into the other
 positions through attention, and retrieval quality stays within noise of the full computation (see BENCHMARKS.md).
@@ -130,20 +131,22 @@ class SpladeEncoder:
             return []
         ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length, add_special_tokens=True)[
             "input_ids"]
-        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+        # Every text is padded to its own bucket width (its length rounded up to 32 tokens), never to its batch's
+        # longest: a text's vector is then the same whichever texts it is encoded with, so an incrementally built
+        # index equals a rebuilt one bit for bit.
+        def width(i: int) -> int:
+            return min(-(-len(ids[i]) // 32) * 32, self.max_length)
+
+        order = sorted(range(len(texts)), key=lambda i: (width(i), len(ids[i])))
         out: list[SparseVec | None] = [None] * len(texts)
         start = 0
         with self._lock, torch.inference_mode():
             while start < len(order):
-                # Only texts of one length share a batch: no padding, so a text's vector is the same whichever
-                # texts it is encoded with (an incremental index equals a rebuilt one, bit for bit).
-                end = start + 1
-                width = len(ids[order[start]])
-                while (end < len(order) and len(ids[order[end]]) == width
-                       and width * (end - start + 1) <= self.batch_tokens):
+                end, w = start + 1, width(order[start])
+                while end < len(order) and width(order[end]) == w and w * (end - start + 1) <= self.batch_tokens:
                     end += 1
                 batch = [ids[i] for i in order[start:end]]
-                for i, vec in zip(order[start:end], self._forward(batch, skip)):
+                for i, vec in zip(order[start:end], self._forward(batch, skip, w)):
                     out[i] = vec
                 start = end
         return out  # type: ignore[return-value]
@@ -158,8 +161,8 @@ class SpladeEncoder:
                 keep.append(i)
         return torch.tensor(keep) if keep else torch.arange(len(ids))
 
-    def _forward(self, batch: list[list[int]], skip: bool) -> list[SparseVec]:
-        width = max(len(x) for x in batch)
+    def _forward(self, batch: list[list[int]], skip: bool, width: int | None = None) -> list[SparseVec]:
+        width = width or max(len(x) for x in batch)
         input_ids = torch.zeros((len(batch), width), dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
         for r, x in enumerate(batch):

@@ -139,14 +139,18 @@ def enqueue_documents_with(conn: Connection, names: Iterable[str], besides: int 
     return queued
 
 
-def _recount(conn: Connection, relation_ids: set[int]) -> None:
+def _recount(conn: Connection, relation_ids: set[int]) -> int:
+    """Re-weigh relations from their evidence and drop those left without any; returns how many went."""
     ids = sorted(relation_ids)
+    gone = 0
     for i in range(0, len(ids), 500):
         part = tuple(ids[i : i + 500])
         conn.exec_driver_sql(
             f"UPDATE relations SET weight = (SELECT count(*) FROM relation_evidence v WHERE v.relation_id = "
             f"relations.id) WHERE id IN ({_marks(len(part))})", part)
-        conn.exec_driver_sql(f"DELETE FROM relations WHERE id IN ({_marks(len(part))}) AND weight = 0", part)
+        gone += conn.exec_driver_sql(f"DELETE FROM relations WHERE id IN ({_marks(len(part))}) AND weight = 0",
+                                     part).rowcount
+    return gone
 
 
 def clear_extraction(conn: Connection, doc_id: int) -> tuple[set[str], set[int]]:
@@ -263,14 +267,22 @@ def _remove_document(conn: Connection, doc_id: int) -> tuple[set[str], set[int],
     return norms, released, [n for n in names if n not in known]
 
 
-def delete_document(session: Session, doc_id: int) -> None:
+def delete_document(session: Session, doc_id: int) -> tuple[int, int]:
     """Remove a document and everything it contributed: chunks, vectors, mentions, evidence, and the entities,
-    aliases and relations nothing else supports. Links other documents had only because of it are redone:
-    its blocks are re-resolved here, and documents holding a name that only it knew are queued for re-linking."""
+    aliases and relations nothing else supports; returns how many entities and relations went with it. Links
+    other documents had only because of it are redone: its blocks are re-resolved here, and documents holding a
+    name that only it knew are queued for re-linking."""
     conn = session.connection()
+    rels = [r for (r,) in conn.exec_driver_sql(
+        "SELECT DISTINCT v.relation_id FROM relation_evidence v JOIN chunks c ON c.id = v.chunk_id "
+        "WHERE c.document_id = ?", (doc_id,))]
     norms, released, vanished = _remove_document(conn, doc_id)
-    resolve_blocks(conn, norms, released)
+    resolution = resolve_blocks(conn, norms, released)
     enqueue_documents_with(conn, vanished)
+    left = sum(conn.exec_driver_sql(f"SELECT count(*) FROM relations WHERE id IN ({_marks(len(part))})",
+                                    tuple(part)).scalar_one() for part in (rels[i : i + 500]
+                                                                           for i in range(0, len(rels), 500)))
+    return resolution.deleted, len(rels) - left
 
 
 def relink_document(session: Session, doc_id: int, rec: DocumentRecord) -> tuple[int, int, int]:
