@@ -147,6 +147,7 @@ def relink_pending(db: Database, extractor: Extractor, batch: int = 200) -> int:
                 s.connection().exec_driver_sql(
                     f"DELETE FROM relink_queue WHERE document_id IN ({','.join('?' * len(current))})", tuple(current))
         ids = {docs[d][0]: d for d in part if d in docs}
+        extractor.ner.n_process_hint = sum(len(sd.record.chunks) for sd in stale)  # a few: no worker processes
         for rec in extractor.run(stale):
             with db.write() as s:
                 relink_document(s, ids[rec.source], rec)
