@@ -6,36 +6,14 @@ import math
 from dataclasses import dataclass
 
 from extract.catalog import Candidate, EntityCatalog
+from store.resolve import MIN_TYPE, UNKNOWN, type_compat
 
-# Types that spaCy's NER confuses with each other get partial credit; PERSON against a place gets almost none.
-_GROUPS = {
-    "PERSON": "person", "NORP": "group", "ORG": "org", "FAC": "place", "GPE": "place", "LOC": "place",
-    "PRODUCT": "work", "EVENT": "event", "WORK_OF_ART": "work", "LAW": "work", "LANGUAGE": "group",
-}
-_PAIR = {
-    frozenset({"place", "org"}): 0.5, frozenset({"group", "place"}): 0.5, frozenset({"group", "org"}): 0.5,
-    frozenset({"work", "event"}): 0.6, frozenset({"work", "org"}): 0.5, frozenset({"event", "org"}): 0.4,
-    frozenset({"person", "org"}): 0.25, frozenset({"person", "work"}): 0.25,
-}
-UNKNOWN = "MISC"
-
-
-def type_compat(a: str, b: str) -> float:
-    """1.0 for the same type, partial for types the tagger confuses, ~0 for person versus place."""
-    if a == b:
-        return 1.0
-    if UNKNOWN in (a, b):
-        return 0.7
-    ga, gb = _GROUPS.get(a, a), _GROUPS.get(b, b)
-    if ga == gb:
-        return 0.85
-    return _PAIR.get(frozenset({ga, gb}), 0.1)
-
+__all__ = ["UNKNOWN", "Decision", "LinkConfig", "Linker", "type_compat"]
 
 @dataclass
 class LinkConfig:
     threshold: float = 0.65
-    min_type: float = 0.3  # below this, same-name entities of different types never merge
+    min_type: float = MIN_TYPE  # below this, same-name entities of different types never merge
     fuzzy_cutoff: float = 88.0
     w_name: float = 0.4
     w_type: float = 0.3

@@ -224,19 +224,20 @@ class KnowledgeGraph:
     def sync_plan(self, folder: str | Path) -> SyncPlan:
         """What ``sync`` would do: the sources it adds, replaces and deletes."""
         try:
-            plan, _ = Ingestor(self.db, self.extractor, Chunker(self.config.chunk)).plan(folder)
+            return Ingestor(self.db, self.extractor, Chunker(self.config.chunk)).plan(folder)
         except LoadError as e:
             raise KGError(f"{e.where}: {e.reason}") from None
-        return plan
 
     def sync(self, folder: str | Path, progress: Progress | None = None,
-             on_total: Callable[[int], None] | None = None, index: bool = True) -> IngestReport:
+             on_total: Callable[[int], None] | None = None, index: bool = True,
+             plan: SyncPlan | None = None) -> IngestReport:
         """Make the store match a folder: add new files, replace changed ones, delete the documents of files
-        that are gone. Unchanged files are skipped."""
-        try:
-            _, gone = Ingestor(self.db, self.extractor, Chunker(self.config.chunk)).plan(folder)
-        except LoadError as e:
-            raise KGError(f"{e.where}: {e.reason}") from None
+        that are gone. Unchanged files are skipped. ``plan``, from ``sync_plan``, saves reading the folder twice."""
+        if plan is None:
+            plan = self.sync_plan(folder)
+        with self.db.read() as s:
+            index_of = read.document_index(s)
+        gone = [index_of[src][0] for src in plan.delete if src in index_of]
         t0 = time.perf_counter()
         deleted = delete_documents(self.db, gone)
         report = self.ingest([folder], progress, on_total, index=index)

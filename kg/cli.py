@@ -138,6 +138,7 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], db_path: str | None, quie
         config.extract.n_process = processes
     if dense:
         config.retrieve.dense = True
+    plan = None
     with open_graph(ctx, db_path, config, must_exist=False) as g:
         if sync:
             plan = g.sync_plan(paths[0])
@@ -146,7 +147,8 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], db_path: str | None, quie
                 return
             if not quiet and not as_json:
                 _print_plan(plan, brief=True)
-        report = _ingest_with_progress(g, list(paths), show=not quiet and not as_json, sync=sync)
+        report = _ingest_with_progress(g, list(paths), show=not quiet and not as_json,
+                                       plan=plan)
     if as_json:
         _emit_json(report.to_dict())
     else:
@@ -181,8 +183,11 @@ def _print_plan(plan: SyncPlan, brief: bool = False) -> None:
         out.print(f"  [red]![/red] {escape(str(failure))}")
 
 
-def _ingest_with_progress(g: KnowledgeGraph, paths: list[str], show: bool, sync: bool = False) -> IngestReport:
-    run = (lambda **kw: g.sync(paths[0], **kw)) if sync else (lambda **kw: g.ingest(paths, **kw))
+def _ingest_with_progress(g: KnowledgeGraph, paths: list[str], show: bool,
+                          plan: SyncPlan | None = None) -> IngestReport:
+    """Ingest, or with a sync plan make the store match its folder, with a progress bar when shown."""
+    run = (lambda **kw: g.sync(paths[0], plan=plan, **kw)) if plan is not None else (
+        lambda **kw: g.ingest(paths, **kw))
     if not show:
         return run()
     columns = [TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("docs"),

@@ -227,8 +227,8 @@ class Ingestor:
         report.seconds = round(time.perf_counter() - t0, 3)
         return report
 
-    def plan(self, folder: str | Path) -> tuple[SyncPlan, list[int]]:
-        """What syncing the store with a folder changes, and the ids of the documents it deletes."""
+    def plan(self, folder: str | Path) -> SyncPlan:
+        """What syncing the store with a folder changes."""
         root = Path(folder)
         if not root.is_dir():
             raise LoadError(str(folder), "not a folder; --sync makes the store match a folder")
@@ -243,7 +243,7 @@ class Ingestor:
             for item in load(path):
                 if isinstance(item, LoadError):
                     plan.errors.append(FileError(item.where, item.reason))
-                    failed_files.add(item.where.split("#", 1)[0])
+                    failed_files.add(str(Path(item.where.split("#", 1)[0]).resolve()))
                     continue
                 source = item.metadata["source"]
                 seen.add(source)
@@ -256,14 +256,12 @@ class Ingestor:
                     plan.unchanged += 1
         plan.errors += report.errors
         prefix = str(root.resolve())
-        gone = []
-        for source, (doc_id, _) in sorted(known.items()):
+        for source in sorted(known):
             file = source.split("#", 1)[0]
             inside = file == prefix or file.startswith(prefix.rstrip("/") + "/")
-            if inside and source not in seen and file not in failed_files and str(Path(file)) not in failed_files:
+            if inside and source not in seen and file not in failed_files:
                 plan.delete.append(source)
-                gone.append(doc_id)
-        return plan, gone
+        return plan
 
 
 def delete_documents(db: Database, doc_ids: Iterable[int]) -> DeleteReport:

@@ -140,22 +140,23 @@ def effective(conn: Connection, entity_id: int, cache: dict[int, int] | None = N
     return cur
 
 
-def _raw(conn: Connection):  # type: ignore[no-untyped-def]
+def raw_cursor(conn: Connection):  # type: ignore[no-untyped-def]
     """The sqlite3 cursor of this connection's transaction: the hot paths skip SQLAlchemy's per-statement cost."""
     return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
-def _chunks(ids: list, size: int = 500) -> Iterable[list]:
+def batched(ids: list, size: int = 500) -> Iterable[list]:
+    """Slices of at most ``size`` ids: SQLite takes a bounded number of parameters per statement."""
     for i in range(0, len(ids), size):
         yield ids[i : i + size]
 
 
-def _effective_map(conn: Connection, entity_ids: set[int]) -> dict[int, int]:
+def effective_map(conn: Connection, entity_ids: set[int]) -> dict[int, int]:
     """entity id -> the entity user merges fold it into, for these ids (one query unless merges exist)."""
     out = {e: e for e in entity_ids}
     cache: dict[int, int] = {}
-    cur = _raw(conn)
-    for part in _chunks(sorted(entity_ids)):
+    cur = raw_cursor(conn)
+    for part in batched(sorted(entity_ids)):
         for (eid,) in cur.execute(f"SELECT id FROM entities WHERE id IN ({','.join('?' * len(part))}) "
                                   "AND merged_into_id IS NOT NULL", part).fetchall():
             out[eid] = effective(conn, eid, cache)
@@ -167,12 +168,12 @@ def repoint(conn: Connection, local_ids: Iterable[int]) -> set[int]:
     Returns the entities whose mentions changed (before and after), for ``refresh_relations``."""
     ids = sorted(set(local_ids))
     touched: set[int] = set()
-    cur = _raw(conn)
-    for part in _chunks(ids):
+    cur = raw_cursor(conn)
+    for part in batched(ids):
         marks = ",".join("?" * len(part))
         rows = cur.execute(f"SELECT id, entity_id, is_title, document_id FROM local_entities WHERE id IN ({marks})",
                            part).fetchall()
-        target = _effective_map(conn, {e for _, e, _, _ in rows if e is not None})
+        target = effective_map(conn, {e for _, e, _, _ in rows if e is not None})
         want = {lid: target[e] for lid, e, _, _ in rows if e is not None}
         for lid, have in cur.execute(f"SELECT DISTINCT local_id, entity_id FROM mentions WHERE local_id IN ({marks})",
                                      part).fetchall():
@@ -206,11 +207,11 @@ def resolve_blocks(conn: Connection, norms: Iterable[str], released: Iterable[in
     changed_locals: list[int] = []
     result = Resolution()
     gone: set[int] = set(released)
-    cur = _raw(conn)
+    cur = raw_cursor(conn)
     norms = sorted(set(norms))
     blocks: dict[str, list[Local]] = {n: [] for n in norms}
     kbs: dict[str, list[KBEntry]] = {n: [] for n in norms}
-    for part in _chunks(norms):
+    for part in batched(norms):
         marks = ",".join("?" * len(part))
         for norm, *row in cur.execute(
                 "SELECT norm, id, document_id, name, type, description, is_title, entity_id FROM local_entities "
@@ -224,7 +225,7 @@ def resolve_blocks(conn: Connection, norms: Iterable[str], released: Iterable[in
     kb_ids = {k.id for ks in kbs.values() for k in ks}
     referenced = sorted({m.entity_id for b in blocks.values() for m in b if m.entity_id is not None} - kb_ids)
     current: dict[int, tuple] = {}
-    for part in _chunks(referenced):
+    for part in batched(referenced):
         current.update((i, (n, t, d)) for i, n, t, d in cur.execute(
             f"SELECT id, name, type, description FROM entities WHERE id IN ({','.join('?' * len(part))})", part))
     next_id = int(cur.execute("SELECT coalesce(max(id), 0) + 1 FROM entities").fetchone()[0])

@@ -13,6 +13,7 @@ from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from store.read import LIVE
+from store.resolve import batched
 from store.schema import (
     Chunk,
     ChunkEmbedding,
@@ -149,8 +150,8 @@ def existing(session: Session, table: str, ids: list[int]) -> set[int]:
     """Which of these row ids ``table`` (chunks or entities) still has."""
     assert table in ("chunks", "entities")
     out: set[int] = set()
-    for i in range(0, len(ids), 500):
-        part = tuple(ids[i : i + 500])
+    for batch in batched(ids):
+        part = tuple(batch)
         out.update(r for (r,) in session.connection().exec_driver_sql(
             f"SELECT id FROM {table} WHERE id IN ({','.join('?' * len(part))})", part))
     return out

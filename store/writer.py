@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from store.records import DocumentRecord, KBEntity, WriteResult
-from store.resolve import _effective_map, _raw, resolve_blocks
+from store.resolve import batched, effective_map, raw_cursor, resolve_blocks
 from store.schema import Alias, Chunk, Document, Entity, Mention, Relation, RelationEvidence, _now
 
 RELATED_TO = "related_to"
@@ -110,8 +110,8 @@ def gazetteer_names(conn: Connection) -> list[str]:
 
 def _known_names(conn: Connection, names: list[str], besides: int | None) -> set[str]:
     known: set[str] = set()
-    for i in range(0, len(names), 400):
-        part = tuple(names[i : i + 400])
+    for batch in batched(names, 400):
+        part = tuple(batch)
         known.update(n for (n,) in conn.exec_driver_sql(
             f"SELECT name FROM document_names WHERE name IN ({_marks(len(part))}) AND document_id != ?",
             (*part, -1 if besides is None else besides)))
@@ -126,7 +126,7 @@ _WORDS = re.compile(r"[^\W_]+")
 def enqueue_documents_with(conn: Connection, names: Iterable[str], besides: int | None = None) -> int:
     """Queue for re-linking the stored documents whose text holds one of these names (full-text index)."""
     queued = 0
-    cur = _raw(conn)
+    cur = raw_cursor(conn)
     for name in sorted(set(names)):
         words = _WORDS.findall(name)
         if not words:
@@ -141,10 +141,9 @@ def enqueue_documents_with(conn: Connection, names: Iterable[str], besides: int 
 
 def _recount(conn: Connection, relation_ids: set[int]) -> int:
     """Re-weigh relations from their evidence and drop those left without any; returns how many went."""
-    ids = sorted(relation_ids)
     gone = 0
-    for i in range(0, len(ids), 500):
-        part = tuple(ids[i : i + 500])
+    for batch in batched(sorted(relation_ids)):
+        part = tuple(batch)
         conn.exec_driver_sql(
             f"UPDATE relations SET weight = (SELECT count(*) FROM relation_evidence v WHERE v.relation_id = "
             f"relations.id) WHERE id IN ({_marks(len(part))})", part)
@@ -191,7 +190,7 @@ def write_extraction(conn: Connection, doc_id: int, chunk_ids: list[int], rec: D
     resolved: dict[int, int] = {}
     if local_ids:
         rows = conn.exec_driver_sql("SELECT id, entity_id FROM local_entities WHERE document_id = ?", (doc_id,)).all()
-        target = _effective_map(conn, {e for _, e in rows})
+        target = effective_map(conn, {e for _, e in rows})
         resolved = {lid: target[e] for lid, e in rows}
 
     def eid(ref: int) -> int:
@@ -280,8 +279,7 @@ def delete_document(session: Session, doc_id: int) -> tuple[int, int]:
     resolution = resolve_blocks(conn, norms, released)
     enqueue_documents_with(conn, vanished)
     left = sum(conn.exec_driver_sql(f"SELECT count(*) FROM relations WHERE id IN ({_marks(len(part))})",
-                                    tuple(part)).scalar_one() for part in (rels[i : i + 500]
-                                                                           for i in range(0, len(rels), 500)))
+                                    tuple(part)).scalar_one() for part in batched(rels))
     return resolution.deleted, len(rels) - left
 
 
