@@ -2,7 +2,9 @@
 
 Each loader is a LangChain ``BaseLoader``, so it also works in any LangChain pipeline. The metadata carries
 ``source`` (the document's identity in the store), ``title`` and ``title_explicit`` (whether the title came
-from the file's content rather than its name).
+from the file's content rather than its name), ``path``, and when there are any ``skip_spans`` (``[start, end]``
+offsets in ``page_content`` of code blocks, which stay searchable text but are not run through NER) and
+``warnings`` (the parser's, e.g. pypdf's, which never reach stderr).
 
 Hostile files end as a ``LoadError`` for that file (or that jsonl line), never as an exception or a partial
 document:
@@ -14,8 +16,13 @@ document:
   dropped, as are all control characters but tab and line breaks: SQLite, spaCy and XML exports never see one.
 - Text must be UTF-8. A file with an invalid byte is refused naming it and its offset, rather than stored with
   replacement characters (a Latin-1 file would otherwise become mojibake in the store).
+- Invisible format characters are removed (bidi controls, soft hyphens, word joiners) or, for a zero-width
+  space between two words, made a space, so no name hides or splits in the store.
 - HTML is read by a small tokenizer, linear in the input and without recursion, so any nesting depth or
-  unclosed markup parses; script, style, noscript and template content never reaches the text.
+  unclosed markup parses; script, style, noscript and template content never reaches the text. Markdown is
+  rendered to HTML and read by the same reader.
+- A folder is walked without leaving it by a link and without opening anything but regular files: links out,
+  FIFOs, sockets and devices are ``LoadWarning``s, reported without failing the ingest.
 """
 
 from __future__ import annotations
@@ -23,17 +30,24 @@ from __future__ import annotations
 import codecs
 import html
 import json
+import logging
 import math
 import os
 import re
 import stat
+import unicodedata
+import warnings
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl")
 MAX_FILE_MB = 32  # per file (per line in jsonl); $KG_MAX_FILE_MB overrides it
@@ -45,6 +59,13 @@ _BINARY_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x1B), *range(0x1C, 0x20
 _BREAKS = re.compile("\r\n?|[\x0b\x0c]")
 _CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\ufffe\uffff]")
 _SURROGATES = re.compile("[\ud800-\udfff]")  # only JSON escapes ("\ud800") or odd file names produce these
+# Invisible format characters that only hide or reorder text: bidi embeddings, overrides, isolates and marks,
+# the word joiner, a BOM inside text and the soft hyphen.
+_FORMAT = re.compile("[\u00ad\u061c\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+_ZERO_WIDTH = re.compile("[\u200b-\u200d]+")
+_C1 = re.compile("[\x7f-\x9f]")
+_UNCLEAN = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff\ud800-\udfff\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060"
+                      "\u2066-\u2069\ufeff]")  # any character that clean() changes
 _META_DEPTH = 32
 
 
@@ -57,9 +78,48 @@ class LoadError(Exception):
         self.reason = reason
 
 
+class LoadWarning(LoadError):
+    """A file left out, or read with a caveat, that does not fail the ingest (a link out of the folder, a
+    device or pipe inside it, a parser's warning); reported beside the errors."""
+
+
 def clean(text: str) -> str:
-    """Line breaks as ``\\n``; no NUL or other control character but tab, and no lone surrogate."""
-    return _SURROGATES.sub("\ufffd", _CONTROLS.sub("", _BREAKS.sub("\n", text)))
+    """Line breaks as ``\\n``; no NUL or other control character but tab, no lone surrogate, and no invisible
+    format character that would hide or split a name (bidi controls, soft hyphens, zero-width spaces)."""
+    if not _UNCLEAN.search(text):
+        return text
+    text = _SURROGATES.sub("\ufffd", _CONTROLS.sub("", _BREAKS.sub("\n", text)))
+    return _ZERO_WIDTH.sub(_zero_width, _FORMAT.sub("", text))
+
+
+def _before(text: str, i: int) -> str:
+    """The character before index ``i``, stepping back over combining marks to the letter they sit on."""
+    while i > 0 and unicodedata.category(text[i - 1])[0] == "M":
+        i -= 1
+    return text[i - 1] if i > 0 else ""
+
+
+def _letter(c: str) -> bool:
+    return unicodedata.category(c)[0] in "LM"
+
+
+def _latin(c: str) -> bool:
+    return c.isalpha() and unicodedata.name(c, "").startswith("LATIN ")
+
+
+def _zero_width(m: re.Match[str]) -> str:
+    """A run of ZWSP, ZWNJ and ZWJ by its neighbours: a space between two words, nothing inside a word of a
+    cased script; ZWNJ and ZWJ alone are kept unless between Latin letters (they shape Persian, Indic, emoji)."""
+    text, run = m.string, m.group()
+    a, b = _before(text, m.start()), text[m.end():m.end() + 1]
+    if "\u200b" not in run:
+        return "" if _latin(a) and _latin(b) else run
+    if not a or not b or a.isspace() or b.isspace():
+        return ""
+    if not (_letter(a) and _letter(b)):
+        return " "
+    inside_word = a.lower() != a.upper() and b.lower() != b.upper() and not (a.islower() and b.isupper())
+    return "" if inside_word else " "  # uncased scripts (Thai, CJK...) mark word boundaries with it
 
 
 def max_file_bytes() -> int:
@@ -141,20 +201,37 @@ def read_text(path: Path) -> str:
     return clean(_decode(memoryview(data)[bom:], str(path), bom))
 
 
+def _one_line(text: str) -> str:
+    """``text`` cleaned to one printable line: no control character at all, C1 and tab included."""
+    return _WS.sub(" ", _C1.sub("", clean(text))).strip()
+
+
 def _title_from_name(path: Path) -> str:
-    return path.stem.replace("_", " ").replace("-", " ").strip() or path.name
+    """A title from the file name; a name may hold anything but "/", terminal escapes included."""
+    return _one_line(path.stem.replace("_", " ").replace("-", " ")) or _one_line(path.name)
 
 
-def _doc(path: Path, text: str, title: str | None, source: str | None = None,
-         meta: dict | None = None) -> Document:
-    text = clean(text).strip()
+_OURS = ("source", "title", "title_explicit", "path", "skip_spans", "warnings")  # the loaders' metadata keys
+
+
+def _doc(path: Path, text: str, title: str | None, source: str | None = None, meta: dict | None = None,
+         spans: list[list[int]] | None = None, notes: list[str] | None = None) -> Document:
+    """The document, its text cleaned and stripped; ``spans`` (code in ``text``) follow the strip."""
+    text = clean(text)
+    lead = len(text) - len(text.lstrip())
+    text = text.strip()
     if not text:
         raise LoadError(source or str(path), "empty document (no text after parsing)")
-    title = clean(title).strip() if title else None
-    metadata = {"source": source or str(path.resolve()), "title": title or _title_from_name(path),
-                "title_explicit": bool(title), "path": str(path)}
+    title = _one_line(title) if title else None
+    metadata: dict[str, Any] = {"source": source or str(path.resolve()), "title": title or _title_from_name(path),
+                                "title_explicit": bool(title), "path": str(path)}
+    skip = [[max(a - lead, 0), min(b - lead, len(text))] for a, b in spans or []]
+    if skip := [[a, b] for a, b in skip if a < b]:
+        metadata["skip_spans"] = skip
+    if notes:
+        metadata["warnings"] = notes
     for k, v in (meta or {}).items():  # the file's own metadata never overrides ours
-        metadata[k if k not in metadata else f"user_{k}"] = v
+        metadata[f"user_{k}" if k in metadata or k in _OURS else k] = v
     return Document(page_content=text, metadata=metadata)
 
 
@@ -172,38 +249,6 @@ class TextFileLoader(BaseLoader):
                 and lines[0].strip()[-1] not in ".;,:":
             title, text = lines[0].strip(), lines[2]
         yield _doc(self.path, text, title)
-
-
-# Inline tokens that carry text; a line break inside a paragraph is a space between its words.
-_MD_INLINE = ("text", "code_inline", "softbreak", "hardbreak")
-
-
-class MarkdownLoader(BaseLoader):
-    """Markdown rendered to plain text with markdown-it; the first level-1 heading is the title."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def lazy_load(self) -> Iterator[Document]:
-        from markdown_it import MarkdownIt
-
-        tokens = MarkdownIt("commonmark").parse(read_text(self.path))
-        title, blocks, heading = None, [], None
-        for tok in tokens:
-            if tok.type == "heading_open":
-                heading = tok.tag
-            elif tok.type == "heading_close":
-                heading = None
-            elif tok.type in ("inline", "code_block", "fence"):
-                text = "".join(c.content if c.type in ("text", "code_inline") else " "
-                               for c in tok.children or [] if c.type in _MD_INLINE) \
-                    if tok.type == "inline" else tok.content
-                text = text if tok.type != "inline" else text.replace("\n", " ")
-                if heading == "h1" and title is None:
-                    title = text
-                    continue
-                blocks.append(text.strip())
-        yield _doc(self.path, "\n\n".join(b for b in blocks if b), title)
 
 
 _WS = re.compile(r"[ \t\n\r\f\v]+")
@@ -320,12 +365,24 @@ def _joined(pieces: list[str]) -> str:
     return _WS.sub(" ", " ".join(p.strip() for p in pieces if p.strip()))
 
 
+# Lines the reader puts between pieces of text and reads back at the end: a block boundary, the start and the
+# end of a <pre>. Their characters never reach it (``clean`` text has none, and it drops them from the input).
+_BLOCK, _PRE, _END_PRE = "\n\x1e\n", "\n\x02\n", "\n\x03\n"
+_MARKERS = str.maketrans("", "", "\x1e\x02\x03")
+
+
 def html_text(markup: str) -> tuple[str | None, str]:
     """The title (first <title>, else first <h1>) and the visible text of an HTML page.
 
     Whitespace collapses as a browser does: only block elements and <br> break lines (inside <pre> line breaks
     stay), so inline markup (<b>, <a>, <em>...) never splits a sentence or a name across lines.
     """
+    title, text, _ = _html(markup)
+    return title, text
+
+
+def _html(markup: str, block_sep: str = "\n") -> tuple[str | None, str, list[list[int]]]:
+    """``html_text``, with ``block_sep`` between blocks, plus the [start, end) spans of <pre> blocks in the text."""
     done: list[str] = []  # text joined so far, and the pieces not joined yet
     parts: list[str] = []
     title: list[str] = []  # the text of the first <title>, and of the first <h1>
@@ -342,10 +399,12 @@ def html_text(markup: str) -> tuple[str | None, str]:
                 seen_title = in_title = True
             elif value == "h1" and (in_h1 or not seen_h1):
                 seen_h1, in_h1 = True, in_h1 + 1
+            if value in _HTML_BLOCKS:
+                _break(parts, value)
             if value == "pre":
                 pre += 1
-            if value in _HTML_BLOCKS:
-                parts.append("\n")
+                if pre == 1:
+                    parts.append(_PRE)
         elif kind == _END:
             if value in _HIDDEN:
                 hidden = max(0, hidden - 1)
@@ -356,12 +415,14 @@ def html_text(markup: str) -> tuple[str | None, str]:
                 in_title = False
             elif value == "h1":
                 in_h1 = max(0, in_h1 - 1)
-            elif value == "pre":
-                pre = max(0, pre - 1)
+            elif value == "pre" and pre:
+                pre -= 1
+                if pre == 0:
+                    parts.append(_END_PRE)
             if value in _HTML_BLOCKS:
-                parts.append("\n")
+                _break(parts, value)
         elif not hidden:
-            text = html.unescape(value) if kind == _TEXT else value
+            text = (html.unescape(value) if kind == _TEXT else value).translate(_MARKERS)
             if in_title:
                 title.append(text)
                 continue
@@ -371,19 +432,100 @@ def html_text(markup: str) -> tuple[str | None, str]:
             if len(parts) >= 4096:
                 done.append("".join(parts))
                 parts.clear()
-    lines = (_WS.sub(" ", line).strip() for line in "".join(done + parts).split("\n"))
-    return _joined(title) or _joined(h1) or None, "\n".join(line for line in lines if line)
+    text, spans = _layout("".join(done + parts), block_sep)
+    return _joined(title) or _joined(h1) or None, text, spans
+
+
+def _break(parts: list[str], tag: str) -> None:
+    """A line break for <br>, a block boundary for other block tags (one for a run of them)."""
+    if tag == "br":
+        parts.append("\n")
+    elif not parts or parts[-1] is not _BLOCK:
+        parts.append(_BLOCK)
+
+
+def _layout(joined: str, block_sep: str) -> tuple[str, list[list[int]]]:
+    """The reader's lines as clean text: whitespace collapsed outside <pre>, ``block_sep`` at block boundaries,
+    and the span of each <pre> (its lines kept but for trailing spaces, its blank lines kept inside it)."""
+    out: list[str] = []
+    spans: list[list[int]] = []
+    n = blank = 0
+    sep, start, in_pre = "", -1, False  # start: where the current <pre>'s text begins, once it has some
+    for line in joined.split("\n"):
+        if line == "\x1e":
+            sep = block_sep
+            continue
+        if line in ("\x02", "\x03"):
+            if line == "\x03" and start >= 0:
+                spans.append([start, n])
+            in_pre, start, blank = line == "\x02", -1, 0
+            continue
+        line = clean(line)
+        line = line.rstrip() if in_pre else _WS.sub(" ", line).strip()
+        if not line:
+            if in_pre and start >= 0:
+                blank += 1
+            continue
+        if out:
+            gap = sep or "\n" * (1 + blank)
+            out.append(gap)
+            n += len(gap)
+        if in_pre and start < 0:
+            start = n
+        out.append(line)
+        n += len(line)
+        sep, blank = "", 0
+    if in_pre and start >= 0:  # a <pre> left open ends with the page
+        spans.append([start, n])
+    return "".join(out), spans
 
 
 class HTMLLoader(BaseLoader):
-    """HTML to visible text; scripts, styles, noscript and templates are dropped."""
+    """HTML to visible text; scripts, styles, noscript and templates are dropped; <pre> blocks are code."""
 
     def __init__(self, path: Path):
         self.path = path
 
     def lazy_load(self) -> Iterator[Document]:
-        title, text = html_text(read_text(self.path))
-        yield _doc(self.path, text, title)
+        title, text, spans = _html(read_text(self.path))
+        yield _doc(self.path, text, title, spans=spans)
+
+
+@cache
+def _markdown() -> MarkdownIt:
+    """CommonMark with tables and footnotes; footnote marks ("[1]", "↩") are links, not text, so they go."""
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.footnote import footnote_plugin
+
+    md = MarkdownIt("commonmark").enable("table").use(footnote_plugin)
+    for rule in ("footnote_ref", "footnote_anchor"):
+        md.add_render_rule(rule, lambda *args: "")
+    return md
+
+
+class MarkdownLoader(BaseLoader):
+    """Markdown rendered to HTML by markdown-it and read back by the HTML reader, so every visible piece of text
+    (raw HTML blocks and <br> included) arrives once, blocks apart; the first level-1 heading is the title.
+
+    Code blocks are kept as text and marked in ``skip_spans``; images are not text, so their alt text is dropped
+    (as the HTML reader drops <img alt>); a footnote's text comes once, at the end, where CommonMark renders it.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def lazy_load(self) -> Iterator[Document]:
+        md = _markdown()
+        env: dict[str, Any] = {}  # the footnotes parse finds and render writes out
+        tokens = md.parse(read_text(self.path), env)
+        title = None
+        for i, tok in enumerate(tokens):
+            if tok.type == "heading_open" and tok.tag == "h1":
+                title = html_text(md.renderer.render(tokens[i:i + 3], md.options, env))[1]
+                del tokens[i:i + 3]  # heading_open, inline, heading_close: the title is not body text
+                break
+        _, text, spans = _html(md.renderer.render(tokens, md.options, env), block_sep="\n\n")
+        yield _doc(self.path, text, title, spans=spans)
 
 
 class PDFLoader(BaseLoader):
@@ -397,20 +539,64 @@ class PDFLoader(BaseLoader):
 
         where = str(self.path)
         _open(self.path, _limit(where)).close()
-        try:
-            reader = PdfReader(self.path)
-            if reader.is_encrypted and not reader.decrypt(""):
-                raise LoadError(where, "encrypted PDF (needs a password; save a decrypted copy)")
-            pages = [p.extract_text() or "" for p in reader.pages]
-            title = reader.metadata.title if reader.metadata else None
-        except LoadError:
-            raise
-        except Exception as e:  # pypdf raises many kinds of errors on a damaged file
-            raise LoadError(where, f"unreadable PDF ({str(e) or type(e).__name__})") from None
+        with _pypdf_warnings() as notes:
+            try:
+                reader = PdfReader(self.path)
+                if reader.is_encrypted and not reader.decrypt(""):
+                    raise LoadError(where, "encrypted PDF (needs a password; save a decrypted copy)")
+                pages = [p.extract_text() or "" for p in reader.pages]
+                title = reader.metadata.title if reader.metadata else None
+            except LoadError:
+                raise
+            except Exception as e:  # pypdf raises many kinds of errors on a damaged file
+                raise LoadError(where, f"unreadable PDF ({str(e) or type(e).__name__})") from None
         text = "\n\n".join(p.strip() for p in pages if p.strip())
         if not clean(text).strip():
             raise LoadError(where, "PDF has no extractable text: no text layer (scanned PDF? run OCR on it first)")
-        yield _doc(self.path, text, title if isinstance(title, str) else None, meta={"pages": len(pages)})
+        yield _doc(self.path, text, title if isinstance(title, str) else None, meta={"pages": len(pages)},
+                   notes=notes)
+
+
+_MAX_NOTES = 20  # a damaged PDF can warn once per object
+
+
+class _Notes(logging.Handler):
+    """Collects the messages of log records, once each, instead of printing them."""
+
+    def __init__(self, notes: list[str]):
+        super().__init__(logging.WARNING)
+        self.notes = notes
+
+    def emit(self, record: logging.LogRecord) -> None:
+        note = _one_line(record.getMessage())
+        if note and note not in self.notes and len(self.notes) < _MAX_NOTES:
+            self.notes.append(note)
+
+
+@contextmanager
+def _pypdf_warnings() -> Iterator[list[str]]:
+    """pypdf's warnings during the block, logged or warned, as a list instead of lines on stderr.
+
+    Loads run in one thread; ``warnings.catch_warnings`` is process-wide, so warnings from other code during the
+    block are passed on rather than kept.
+    """
+    notes: list[str] = []
+    handler, log = _Notes(notes), logging.getLogger("pypdf")
+    propagate, log.propagate = log.propagate, False
+    log.addHandler(handler)
+    caught: list[warnings.WarningMessage] | None = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield notes
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
+        for w in caught or []:
+            if "pypdf" in w.filename or type(w.message).__module__.startswith("pypdf"):
+                handler.emit(logging.makeLogRecord({"msg": str(w.message)}))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _plain(value: Any, depth: int = 0) -> Any:
@@ -543,17 +729,23 @@ def _printable(path: Path) -> str:
     return _SURROGATES.sub("\ufffd", str(path))
 
 
-def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path | LoadError]:
-    """Files as given, folders recursively (supported suffixes only, sorted), missing paths as errors."""
+def expand_paths(paths: Iterable[str | Path], follow_links: bool = False) -> Iterator[Path | LoadError]:
+    """Files as given, folders recursively (supported suffixes only, sorted), missing paths as errors.
+
+    A path given is used even if it is a link; inside a folder, what a link would bring in from outside it and
+    what is not a regular file are left out as ``LoadWarning``s (``follow_links`` follows such links).
+    """
     for raw in paths:
         p = Path(raw)
         try:
             is_dir, is_file, exists = p.is_dir(), p.is_file(), p.exists()
+            mode = p.stat().st_mode if exists else 0
         except (OSError, ValueError) as e:  # a NUL in the path, a name too long...
             yield LoadError(_printable(p), f"cannot use this path ({e})")
             continue
         if is_dir:
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES)
+            found, notes = _walk(p, follow_links)
+            yield from notes
             if not found:
                 yield LoadError(_printable(p), f"folder holds no {', '.join(SUFFIXES)} files")
             yield from found
@@ -564,9 +756,70 @@ def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path | LoadError]:
                 yield LoadError(_printable(p), f"unsupported file type {p.suffix or '(none)'!r}; "
                                                f"expected one of {', '.join(SUFFIXES)}")
         elif exists:
-            yield LoadError(_printable(p), "not a regular file")
+            yield LoadError(_printable(p), f"not a regular file ({_kind(mode)})")
         else:
             yield LoadError(_printable(p), "no such file or directory")
+
+
+def _kind(mode: int) -> str:
+    kinds = [(stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+             (stat.S_ISBLK, "block device"), (stat.S_ISDIR, "folder")]
+    return next((name for test, name in kinds if test(mode)), "special file")
+
+
+def _walk(root: Path, follow_links: bool) -> tuple[list[Path], list[LoadError]]:
+    """The supported files under ``root``, sorted, and what was left out, sorted by path.
+
+    Each folder is entered once (so link loops end) and each file comes once however many routes lead to it, by
+    its direct path when it has one; nothing but folders is opened (a FIFO would block).
+    """
+    base = root.resolve()
+    files: dict[tuple[int, int], tuple[bool, Path]] = {}  # (device, inode) -> (reached by a link, path)
+    notes: list[LoadError] = []
+    st = root.stat()
+    entered = {(st.st_dev, st.st_ino)}
+    todo: list[tuple[Path, bool]] = [(root, False)]
+    while todo:
+        folder, by_link = todo.pop()
+        try:
+            with os.scandir(folder) as it:
+                names = sorted(entry.name for entry in it)
+        except OSError as e:
+            notes.append(LoadError(_printable(folder), f"cannot read folder ({e.strerror or e})"))
+            continue
+        for name in names:
+            path = folder / name
+            wanted = path.suffix.lower() in SUFFIXES
+            link = path.is_symlink()
+            target = Path(os.path.realpath(path)) if link else path
+            try:
+                st = path.stat()  # follows a link; never opens the file
+            except OSError as e:  # a broken link or a link loop, or a file gone meanwhile
+                if wanted:
+                    what = f"link to {_printable(target)}" if link else "file"
+                    notes.append(LoadWarning(_printable(path), f"{what} cannot be read ({e.strerror or e}); skipped"))
+                continue
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if link and not target.is_relative_to(base):
+                if not follow_links:
+                    if wanted or is_dir:
+                        notes.append(LoadWarning(_printable(path), f"link to {_printable(target)} leaves the folder "
+                                                                   f"{_printable(root)}; not ingested "
+                                                                   "(--follow-links allows it)"))
+                    continue
+            elif link and is_dir:  # a folder inside: walked by its own path
+                continue
+            if is_dir:
+                if (st.st_dev, st.st_ino) not in entered:
+                    entered.add((st.st_dev, st.st_ino))
+                    todo.append((path, by_link or link))
+            elif stat.S_ISREG(st.st_mode):
+                key, route = (st.st_dev, st.st_ino), (by_link or link, path)
+                if wanted and (key not in files or route < files[key]):
+                    files[key] = route
+            else:
+                notes.append(LoadWarning(_printable(path), f"not a regular file ({_kind(st.st_mode)}); skipped"))
+    return sorted(path for _, path in files.values()), sorted(notes, key=lambda e: e.where)
 
 
 def load(path: Path) -> Iterator[Document | LoadError]:
