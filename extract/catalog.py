@@ -14,7 +14,8 @@ from rapidfuzz import fuzz, process
 
 from extract.normalize import acronym, fold_accents, looks_like_acronym, normalize
 
-MAX_POSTING = 2000
+MAX_POSTING = 2000  # the graph's catalog; a posting longer than this is too common a key to block on
+DOC_POSTING = 100  # one document's catalog: bounds the work per mention in a document with thousands of names
 
 
 @dataclass
@@ -38,7 +39,8 @@ class Candidate:
 class EntityCatalog:
     """Entities by ref (a store id, or a negative key for one created but not yet written)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_posting: int = MAX_POSTING) -> None:
+        self.max_posting = max_posting
         self.entities: dict[int, EntityInfo] = {}
         self._by_norm: dict[str, set[int]] = defaultdict(set)
         self._by_folded: dict[str, set[int]] = defaultdict(set)
@@ -105,12 +107,12 @@ class EntityCatalog:
         for ref in self._by_folded.get(fold_accents(norm), ()):
             put(ref, "exact", 0.97)
         if looks_like_acronym(surface):
-            for ref in self._by_acronym.get(norm.replace(" ", ""), ()):
+            for ref in self._short(self._by_acronym.get(norm.replace(" ", ""), ())):
                 put(ref, "acronym", 0.9)
         else:
             acr = acronym(surface)
             if acr:
-                for ref in self._by_norm.get(acr, ()):
+                for ref in self._short(self._by_norm.get(acr, ())):
                     if looks_like_acronym(self.entities[ref].name):
                         put(ref, "acronym", 0.9)
         if fuzzy_cutoff is not None and len(found) < limit:
@@ -119,7 +121,7 @@ class EntityCatalog:
                 if len(tok) >= 3:
                     for key in (tok, "~" + tok[:4]):
                         posting = self._blocks.get(key)
-                        if posting and len(posting) <= MAX_POSTING:
+                        if posting and len(posting) <= self.max_posting:
                             pool |= posting
             pool.discard(norm)
             # Spelling variants keep their word count; extra words ("Marie Curie UK") are not variants, and
@@ -135,6 +137,10 @@ class EntityCatalog:
                     for ref in self._by_norm[other]:
                         put(ref, "fuzzy", score / 100.0)
         return sorted(found.values(), key=lambda c: -c.name_sim)[: limit * 2]
+
+    def _short(self, posting: set[int] | tuple) -> set[int] | tuple:
+        """A posting, unless it is too long to be worth a look: two letters are the initials of many names."""
+        return posting if len(posting) <= self.max_posting else ()
 
     def refs_for_norm(self, norm: str) -> list[int]:
         return [r for r in self._by_norm.get(norm, ()) if r in self.entities]

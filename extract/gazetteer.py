@@ -22,9 +22,11 @@ class Gazetteer:
         self._by_key: dict[str, set[str]] = {}  # matcher key -> the names under it
 
     def accepts(self, name: str) -> bool:
-        """Skip names that would fire on ordinary words: lowercase, short, or a single stop word."""
+        """Skip names that would fire on ordinary words (lowercase, short, a single stop word) or on numbers."""
         name = name.strip()
         if len(name) < self.min_chars and not (name.isupper() and len(name) >= 2):
+            return False
+        if "\n" in name or not any(c.isalpha() for c in name):  # no name spans lines or is only a number
             return False
         if not name[:1].isupper() and not name[:1].isdigit():
             return False

@@ -6,27 +6,28 @@ import math
 from dataclasses import dataclass
 
 from extract.catalog import Candidate, EntityCatalog
-from store.resolve import MIN_TYPE, UNKNOWN, type_compat
+from extract.config import LinkConfig
+from store.resolve import UNKNOWN, type_compat
 
 __all__ = ["UNKNOWN", "Decision", "LinkConfig", "Linker", "type_compat"]
-
-@dataclass
-class LinkConfig:
-    threshold: float = 0.65
-    min_type: float = MIN_TYPE  # below this, same-name entities of different types never merge
-    fuzzy_cutoff: float = 88.0
-    w_name: float = 0.4
-    w_type: float = 0.3
-    w_context: float = 0.2
-    w_prior: float = 0.05
-    w_kb: float = 0.05
-
 
 @dataclass
 class Decision:
     ref: int | None  # None: create a new entity
     confidence: float
     candidate: Candidate | None = None
+
+
+def _shared(a: set[int], b: set[int], most: int) -> int:
+    """How many elements two sets share, counted up to ``most``: both grow with a long document."""
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    n = 0
+    for x in small:
+        if x in large:
+            n += 1
+            if n == most:
+                break
+    return n
 
 
 class Linker:
@@ -41,7 +42,7 @@ class Linker:
         tc = type_compat(label, info.type)
         if tc < cfg.min_type:
             return 0.0
-        ctx = min(1.0, len(info.neighbours & context) / 2.0) if context else 0.0
+        ctx = _shared(info.neighbours, context, 2) / 2.0 if context else 0.0
         prior = math.log1p(info.mentions) / math.log1p(max_mentions) if max_mentions > 0 else 0.0
         return (cfg.w_name * cand.name_sim + cfg.w_type * tc + cfg.w_context * ctx + cfg.w_prior * prior
                 + cfg.w_kb * info.kb)

@@ -44,13 +44,28 @@ def acronym(name: str) -> str | None:
     return initials if len(initials) >= 2 else None
 
 
+def _long_form(long: str) -> tuple[str, list[str], list[str]]:
+    lng = fold_accents(long.casefold())
+    raw = [w for w in re.split(r"[\s\-]+", lng) if w]
+    return lng, raw, [w for w in raw if w not in ACRONYM_SKIP]
+
+
+def abbreviation_keys(long: str) -> frozenset[str]:
+    """The letters a short form of ``long`` may start with (``abbreviates`` wants one of them first)."""
+    _, raw, words = _long_form(long)
+    return frozenset((words[0][0], raw[0][0])) if len(words) >= 2 else frozenset()
+
+
+def abbreviation_key(short: str) -> str:
+    """The letter ``short`` starts with, as ``abbreviation_keys`` spells it."""
+    return next((c for c in fold_accents(short.casefold()) if c.isalnum()), "")
+
+
 def abbreviates(short: str, long: str) -> bool:
     """Whether ``short`` can abbreviate ``long`` (Schwartz & Hearst 2003): its letters appear in order, the
     first at the start of a word, so 'ASEAN' fits 'Association of Southeast Asian Nations'."""
     s = [c for c in fold_accents(short.casefold()) if c.isalnum()]
-    lng = fold_accents(long.casefold())
-    raw = [w for w in re.split(r"[\s\-]+", lng) if w]
-    words = [w for w in raw if w not in ACRONYM_SKIP]
+    lng, raw, words = _long_form(long)
     # The long form starts with the first letter ('TMF': 'The Music Factory'), and has no more words than the
     # short form has letters (plus one): 'CNRS' does not abbreviate any long phrase with c, n, r and s in it.
     if len(s) < 2 or len(words) < 2 or len(words) > len(s) + 1 or s[0] not in (words[0][0], raw[0][0]):

@@ -9,15 +9,27 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, Span, Token
 
-from extract.catalog import EntityCatalog
+from extract.catalog import DOC_POSTING, EntityCatalog
+from extract.config import ExtractConfig
 from extract.gazetteer import Gazetteer
 from extract.link import UNKNOWN, LinkConfig, Linker, type_compat
-from extract.ner import DEFAULT_MODEL, ENTITY_LABELS, NER
-from extract.normalize import abbreviates, acronym, display_name, looks_like_acronym, normalize, split_title
+from extract.mask import Ranges, masked
+from extract.ner import NER
+from extract.normalize import (
+    abbreviates,
+    abbreviation_key,
+    abbreviation_keys,
+    acronym,
+    display_name,
+    looks_like_acronym,
+    normalize,
+    split_title,
+)
 from extract.relations import RelationFinder
 from store.records import AliasRecord, DocumentRecord, EvidenceRecord, MentionRecord, NewEntity
 
@@ -45,23 +57,12 @@ def description_type(description: str | None) -> str | None:
 
 
 @dataclass
-class ExtractConfig:
-    model: str = DEFAULT_MODEL
-    parser: bool = True
-    batch_size: int = 64
-    n_process: int = 0  # spaCy worker processes; 0: one per core, at most four (one for small inputs)
-    labels: frozenset[str] = ENTITY_LABELS
-    components: tuple[str, ...] = ("ner", "gazetteer", "linker", "relations")
-    link: LinkConfig = field(default_factory=LinkConfig)
-    relation_window: int = 4
-
-
-@dataclass
 class SourceDoc:
     """A loaded document ready for extraction: its chunk texts and, when it has one, a real title."""
 
     record: DocumentRecord  # source, title, hash, meta and chunks already filled
     title_names_entity: bool = True
+    skip: Ranges = field(default_factory=list)  # code: document offsets blanked before NER (``extract.mask``)
 
 
 def _make_gazetteer(cfg: ExtractConfig, ner: NER, catalog: EntityCatalog) -> Gazetteer:
@@ -99,19 +100,39 @@ NON_PERSON_HEADS = frozenset({
 })
 
 
+def _layout(tok: Token) -> bool:
+    return tok.is_punct or tok.is_space or tok.text == "|"  # spaCy does not count a pipe as punctuation
+
+
 def trim(span: Span) -> Span | None:
     """A name without the leading lowercase words and trailing possessive NER tends to include: 'the [EU]'s',
-    'later [Irène Joliot-Curie]'."""
+    'later [Irène Joliot-Curie]', and without the punctuation of a table or list around it: '| [Acme Ltd] |'."""
     start, end = span.start, span.end
     doc = span.doc
-    while start < end and (doc[start].text in _DETERMINERS
+    while start < end and (doc[start].text in _DETERMINERS or _layout(doc[start])
                             or (doc[start].is_lower and doc[start].is_alpha and doc[start].text not in _PARTICLES)):
         start += 1  # 'the', and words like 'later' or 'former' that NER sweeps in: not 'de' of 'de Gaulle'
-    while end > start and (doc[end - 1].text in ("'s", "’s", "'", "’") or doc[end - 1].is_punct):
+    while end > start and (doc[end - 1].text in ("'s", "’s", "'", "’") or _layout(doc[end - 1])):
         end -= 1
-    if start == end or not any(c.isalnum() for c in doc[start:end].text):
-        return None  # nothing of a name left, or never was ('−', '←')
+    if start == end or not any(c.isalpha() for c in doc[start:end].text):
+        return None  # nothing of a name left, or never was ('−', '←', '49.54', '2,000')
     return span if (start, end) == (span.start, span.end) else Span(doc, start, end, label=span.label_)
+
+
+def name_spans(doc: Doc, labels: frozenset[str]) -> list[Span]:
+    """NER's names in a Doc, trimmed and cut at line breaks and pipes: a name never joins two table cells or
+    list items."""
+    out = []
+    for e in doc.ents:
+        if e.label_ not in labels:
+            continue
+        pieces = [e]
+        if "\n" in e.text or "|" in e.text:
+            cuts = [t.i for t in e if "\n" in t.text or t.text == "|"]  # a line break is a whitespace token
+            pieces = [Span(doc, a + 1, b, label=e.label_) for a, b in zip([e.start - 1, *cuts], [*cuts, e.end])
+                      if b > a + 1]
+        out += [t for p in pieces if (t := trim(p)) is not None]
+    return out
 
 
 def same_person(a: list[str], b: list[str]) -> bool:
@@ -129,35 +150,74 @@ def same_person(a: list[str], b: list[str]) -> bool:
     return abbreviated
 
 
+# How far back among the names that share a key a short form, initials or an abbreviation looks: they refer to
+# someone named lately, and a document with thousands of names (a table) must not scan them all for each.
+RECENT = 64
+
+_Entry = tuple[int, tuple[str, ...]]  # (ref, name tokens)
+
+
+def _touch(posting: dict, key: object) -> None:
+    """Move ``key`` to the end of an insertion-ordered posting: the most recently mentioned comes last."""
+    posting.pop(key, None)
+    posting[key] = None
+
+
 @dataclass
 class _Local:
-    """What one document has linked so far: its names, surname tokens and acronyms."""
+    """What one document has linked so far: its names, person names by token and by initials, and acronyms."""
 
     by_norm: dict[str, int] = field(default_factory=dict)
-    persons: list[tuple[int, list[str]]] = field(default_factory=list)  # (ref, name tokens), in text order
+    persons: dict[str, dict[_Entry, None]] = field(default_factory=dict)  # name token -> person names, latest last
+    initials: dict[tuple, dict[_Entry, None]] = field(default_factory=dict)  # (surname, first letters) -> same
+    person_names: dict[int, set[tuple[str, ...]]] = field(default_factory=dict)  # ref -> its person names
     by_acronym: dict[str, int] = field(default_factory=dict)
     context: set[int] = field(default_factory=set)
     firm: set[int] = field(default_factory=set)  # refs whose type is known, not guessed by NER (KB, title)
     about: int | None = None  # the entity the document's title names
-    long_names: list[tuple[str, int]] = field(default_factory=list)  # multi-word names, for abbreviations
+    long_names: dict[str, dict[tuple[str, int], None]] = field(default_factory=dict)  # first letter -> multi-word
 
     def remember(self, norm: str, surface: str, ref: int, label: str) -> None:
         self.by_norm.setdefault(norm, ref)
         self.context.add(ref)
-        if label == "PERSON" and len(norm.split()) > 1 and norm.split()[-1] not in NON_PERSON_HEADS:
-            self.persons.append((ref, norm.split()))
+        words = tuple(norm.split())
+        if label == "PERSON" and len(words) > 1 and words[-1] not in NON_PERSON_HEADS:
+            for w in set(words):
+                _touch(self.persons.setdefault(w, {}), (ref, words))
+            _touch(self.initials.setdefault(_initials(words), {}), (ref, words))
+            self.person_names.setdefault(ref, set()).add(words)
         acr = acronym(surface)
         if acr:
             self.by_acronym.setdefault(acr, ref)
-        if len(norm.split()) > 1:
-            self.long_names.append((surface, ref))
+        if len(words) > 1:
+            for k in abbreviation_keys(surface):
+                _touch(self.long_names.setdefault(k, {}), (surface, ref))
+
+    def short_form(self, toks: set[str]) -> int | None:
+        """The person a short form names ('Schneider' after 'Willi Schneider'): the one the document is about,
+        else the latest whose name holds its words."""
+        if self.about is not None and any(toks < set(n) for n in self.person_names.get(self.about, ())):
+            return self.about
+        postings = [self.persons.get(t, {}) for t in toks]
+        rarest = min(postings, key=len)
+        return next((r for r, name in islice(reversed(rarest), RECENT) if toks < set(name)), None)
+
+    def same_person(self, words: list[str]) -> int | None:
+        """The latest person ``words`` names with initials where they wrote names out, or the other way round."""
+        posting = self.initials.get(_initials(tuple(words)), {})
+        return next((r for r, name in islice(reversed(posting), RECENT) if same_person(words, list(name))), None)
 
     def abbreviated(self, short: str) -> int | None:
         """The latest multi-word name in this document that ``short`` abbreviates."""
         strict = self.by_acronym.get(normalize(short).replace(" ", ""))
         if strict is not None:
             return strict
-        return next((ref for name, ref in reversed(self.long_names) if abbreviates(short, name)), None)
+        posting = self.long_names.get(abbreviation_key(short), {})
+        return next((ref for name, ref in islice(reversed(posting), RECENT) if abbreviates(short, name)), None)
+
+
+def _initials(words: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    return words[-1], tuple(w[0] for w in words[:-1])
 
 
 class Extractor:
@@ -199,19 +259,23 @@ class Extractor:
         return self.gazetteer is None or self.gazetteer.accepts(name)
 
     # -- streaming --------------------------------------------------------------------------------------------
-    def run(self, docs: Iterable[SourceDoc]) -> Iterator[DocumentRecord]:
+    def run(self, docs: Iterable[SourceDoc], progress: Callable[[int], None] | None = None
+            ) -> Iterator[DocumentRecord]:
         """Stream documents through spaCy once; yield each finished record (the caller may add its names to
-        the gazetteer before asking for the next)."""
+        the gazetteer before asking for the next). ``progress(chunks)`` is told after each batch of chunks, so a
+        long document shows its progress too."""
 
         def items() -> Iterator[tuple[str, tuple[SourceDoc, int, int]]]:
             for src in docs:
                 n = len(src.record.chunks)
                 for c in src.record.chunks:
-                    yield c.text, (src, c.ord, n)
+                    yield masked(c.text, c.start_char, src.skip), (src, c.ord, n)
 
         pending: list[Doc] = []
-        for doc, (src, ord_, n) in self.ner.pipe(items()):
+        for done, (doc, (src, ord_, n)) in enumerate(self.ner.pipe(items()), 1):
             pending.append(doc)
+            if progress is not None and done % self.ner.batch_size == 0:
+                progress(done)
             if ord_ == n - 1:
                 yield self.extract(src, pending)
                 pending = []
@@ -221,17 +285,20 @@ class Extractor:
         rec = src.record
         rec.new_entities, rec.mentions, rec.aliases, rec.evidence = [], [], [], []
         rec.title_names_entity = src.title_names_entity
-        self.catalog = self.linker.catalog = EntityCatalog()  # this document's entities only
+        self.catalog = self.linker.catalog = EntityCatalog(DOC_POSTING)  # this document's entities only
         title_name, title_desc = split_title(rec.title)
-        rec.names = self._names(docs, title_name if src.title_names_entity else None)
+        title = title_name if src.title_names_entity else None
+        ents = [name_spans(doc, self.config.labels) for doc in docs]
+        rec.names = self._names(ents, title)
         self.add_names(rec.names)  # a document's own names are the gazetteer's too, as in any later re-link
-        names = self._surnames(docs, title_name if src.title_names_entity else None)
-        chunk_spans = [self._spans(doc, title_name if src.title_names_entity else None, names) for doc in docs]
+        names = self._surnames(ents, title)
+        chunk_spans = [self._spans(doc, found, title, names) for doc, found in zip(docs, ents)]
         local = _Local()
         new: dict[int, NewEntity] = {}
         if src.title_names_entity and normalize(title_name):
             rec.about_entity = self._link_title(rec, title_name, title_desc, chunk_spans, local, new)
         seen: dict[tuple[int, int], int] = {}
+        related: set[tuple[int, int]] = set()  # (head, tail) mention pairs with evidence already
         for ord_, spans in enumerate(chunk_spans):
             offset = rec.chunks[ord_].start_char
             linked: list[tuple[Span, int, int]] = []  # span, ref, mention index
@@ -254,7 +321,7 @@ class Extractor:
                                                   conf, sent.start_char, sent.end_char, ref))
                 rec.aliases.append(AliasRecord(ref, span.text, normalize(span.text), "mention", ord_))
                 self.catalog.add_alias(ref, span.text)
-            self._relate(rec, ord_, linked)
+            self._relate(rec, ord_, linked, related)
         rec.new_entities = list(new.values())
         for e in rec.new_entities:
             e.norm = normalize(e.name)
@@ -262,21 +329,21 @@ class Extractor:
             new[rec.about_entity].is_title = True
         return rec
 
-    def _names(self, docs: list[Doc], title: str | None) -> list[str]:
+    def _names(self, chunk_ents: list[list[Span]], title: str | None) -> list[str]:
         """What this document adds to the gazetteer: the names its NER found (before any gazetteer match, so
         that the gazetteer never feeds itself) and its title; lone words of a longer person name are left out."""
-        ents = [t for doc in docs for e in doc.ents if e.label_ in self.config.labels and (t := trim(e)) is not None]
+        ents = [t for found in chunk_ents for t in found]
         person_words = {w for t in ents if t.label_ == "PERSON" and len(t) > 1 for w in t.text.split()}
         names = {t.text for t in ents if len(t) > 1 or t.text not in person_words}
         if title and normalize(title):
             names.add(title)
         return sorted(n for n in names if self.accepts_name(n))
 
-    def _surnames(self, docs: list[Doc], title: str | None) -> frozenset[str]:
+    def _surnames(self, chunk_ents: list[list[Span]], title: str | None) -> frozenset[str]:
         """Last names of the people this document names in full: 'Curie' for 'Marie Curie'. NER often misses
         the lone surname later on, so these are matched as mentions too."""
         out = set()
-        full = [e for doc in docs for e in doc.ents if e.label_ == "PERSON" and len(e) > 1]
+        full = [e for found in chunk_ents for e in found if e.label_ == "PERSON" and len(e) > 1]
         for e in full:
             tok = e[-1]
             if tok.is_title and len(tok.text) >= 3 and not tok.is_stop and tok.text.isalpha():
@@ -287,20 +354,20 @@ class Extractor:
                 out.add(last)
         return frozenset(n for n in out if n.casefold() not in NON_PERSON_HEADS)
 
-    def _spans(self, doc: Doc, title: str | None, surnames: frozenset[str] = frozenset()
+    def _spans(self, doc: Doc, ents: list[Span], title: str | None, surnames: frozenset[str] = frozenset()
                ) -> list[tuple[Span, str, str]]:
         """NER entities plus gazetteer, title and surname matches, longest first, without overlaps."""
-        found: list[tuple[Span, str, str]] = [(t, e.label_, "ner") for e in doc.ents
-                                              if e.label_ in self.config.labels and (t := trim(e)) is not None]
-        text = doc.text  # spaCy rebuilds it from the tokens on every access
-        exact = [(title, UNKNOWN, "title")] if title and len(title) >= 3 else []
-        for name, label, why in exact + [(n, "PERSON", "surname") for n in surnames]:
-            start = text.find(name)
+        found: list[tuple[Span, str, str]] = [(t, t.label_, "ner") for t in ents]
+        if title and len(title) >= 3 and "\n" not in title and any(c.isalpha() for c in title):
+            text = doc.text  # spaCy rebuilds it from the tokens on every access
+            start = text.find(title)
             while start >= 0:
-                span = doc.char_span(start, start + len(name))  # None unless it is made of whole tokens
+                span = doc.char_span(start, start + len(title))  # None unless it is made of whole tokens
                 if span is not None:
-                    found.append((span, label, why))
-                start = text.find(name, start + 1)
+                    found.append((span, UNKNOWN, "title"))
+                start = text.find(title, start + 1)
+        if surnames:  # one word each: a token lookup, not a search of the text per surname
+            found += [(doc[t.i : t.i + 1], "PERSON", "surname") for t in doc if t.text in surnames]
         if self.gazetteer is not None:  # last: where a title or surname match has the same span, it stays
             for s, e, _norm in self.gazetteer(doc):
                 found.append((doc[s:e], UNKNOWN, "gazetteer"))
@@ -373,13 +440,12 @@ class Extractor:
             # A short form ("Schneider" after "Willi Schneider") names the latest person whose name contains it;
             # NER often mislabels a lone surname, so its label is not trusted here.
             # In a document about a person, their surname means them ("Curie" in "Marie Curie" after "Pierre Curie").
-            fits_name = [r for r, name in reversed(local.persons) if toks < set(name)]
-            ref = local.about if local.about in fits_name else next(iter(fits_name), None)
+            ref = local.short_form(toks)
             if ref is not None and fits_here(ref):
                 return ref, 0.9
         if len(toks) > 1 and label in ("PERSON", UNKNOWN):
             # The same person with initials: 'J. H. Dearle' and 'John Henry Dearle'.
-            ref = next((r for r, name in reversed(local.persons) if same_person(norm.split(), name)), None)
+            ref = local.same_person(norm.split())
             if ref is not None and fits_here(ref):
                 return ref, 0.85
         if looks_like_acronym(surface):
@@ -391,10 +457,10 @@ class Extractor:
             return decision.ref, decision.confidence
         return self._new_entity(display_name(surface), label, new), decision.confidence
 
-    def _relate(self, rec: DocumentRecord, ord_: int, linked: list[tuple[Span, int, int]]) -> None:
+    def _relate(self, rec: DocumentRecord, ord_: int, linked: list[tuple[Span, int, int]],
+                have: set[tuple[int, int]]) -> None:
         if self.relations is None or len(linked) < 2:
             return
-        have = {(e.head_mention, e.tail_mention) for e in rec.evidence}
         for p in self.relations(linked[0][0].doc, [(s, r) for s, r, _ in linked]):
             hi, ti = linked[p.head][2], linked[p.tail][2]
             if (hi, ti) in have:

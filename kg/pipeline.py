@@ -4,6 +4,7 @@ stored documents whose links the new names change. Deleting and syncing live her
 from __future__ import annotations
 
 import hashlib
+import json
 import queue
 import threading
 import time
@@ -13,9 +14,10 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from extract.catalog import EntityCatalog
+from extract.mask import masked, skip_ranges
 from extract.pipeline import Extractor, SourceDoc
 from kg.chunking import Chunker
-from kg.loaders import LoadError, expand_paths, load
+from kg.loaders import LoadError, LoadWarning, expand_paths, load
 from kg.types import DeleteReport, FileError, IngestReport, SyncPlan
 from store import read
 from store.db import BatchWriter, Database
@@ -109,6 +111,15 @@ def links_are_current(extractor: Extractor, text: str, stored: list[tuple[int, i
     return True
 
 
+def _skip(meta: str | dict | None) -> list[tuple[int, int]]:
+    """The code ranges of a stored document, from its metadata column (JSON text as SQLite gives it back)."""
+    try:
+        value = json.loads(meta) if isinstance(meta, str) else meta
+    except ValueError:
+        return []
+    return skip_ranges(value.get("skip_spans")) if isinstance(value, dict) else []
+
+
 def relink_pending(db: Database, extractor: Extractor, batch: int = 200) -> int:
     """Re-link the queued documents whose links the gazetteer's current names would change; returns how many.
 
@@ -127,21 +138,21 @@ def relink_pending(db: Database, extractor: Extractor, batch: int = 200) -> int:
         with db.read() as s:
             conn = s.connection()
             chunks, mentions = _chunk_mentions(conn, part)
-            docs = {d: (src, title, h, n, tne) for d, src, title, h, n, tne in conn.exec_driver_sql(
-                f"SELECT id, source, title, content_hash, n_chars, title_names_entity FROM documents "
+            docs = {d: (src, title, h, n, tne, _skip(meta)) for d, src, title, h, n, tne, meta in conn.exec_driver_sql(
+                f"SELECT id, source, title, content_hash, n_chars, title_names_entity, metadata FROM documents "
                 f"WHERE id IN ({','.join('?' * len(part))})", tuple(part))}
         stale, current = [], []
         for d in part:
             if d not in docs:
                 continue
-            if all(links_are_current(extractor, text, mentions.get(cid, []))
-                   for cid, _, text, _, _ in chunks.get(d, [])):
+            src, title, h, n, tne, skip = docs[d]
+            if all(links_are_current(extractor, masked(text, a, skip), mentions.get(cid, []))
+                   for cid, _, text, a, _ in chunks.get(d, [])):
                 current.append(d)
                 continue
-            src, title, h, n, tne = docs[d]
             rec = DocumentRecord(source=src, title=title, content_hash=h, n_chars=n,
                                  chunks=[ChunkRecord(o, t, a, b) for _, o, t, a, b in chunks.get(d, [])])
-            stale.append(SourceDoc(rec, title_names_entity=bool(tne)))
+            stale.append(SourceDoc(rec, title_names_entity=bool(tne), skip=skip))
         if current:
             with db.write() as s:
                 s.connection().exec_driver_sql(
@@ -169,34 +180,38 @@ class Ingestor:
         for path in files:
             for item in load(path):
                 if isinstance(item, LoadError):
-                    report.errors.append(FileError(item.where, item.reason))
+                    (report.warnings if isinstance(item, LoadWarning) else report.errors).append(
+                        FileError(item.where, item.reason))
                     continue
                 source, text = item.metadata["source"], item.page_content
+                notes = item.metadata.pop("warnings", None) or []
                 h = content_hash(text)
                 if known.get(source, (None, None))[1] == h or source in queued:
                     report.skipped += 1
                     report.skipped_sources.append(source)
                     continue
+                report.warnings += [FileError(source, str(w)) for w in notes]
                 queued.add(source)
                 meta = {k: v for k, v in item.metadata.items() if k not in ("source", "title", "title_explicit")}
                 rec = DocumentRecord(source=source, title=item.metadata["title"], content_hash=h,
                                      n_chars=len(text), meta=meta, chunks=self.chunker.split(text))
-                yield SourceDoc(rec, title_names_entity=item.metadata["title_explicit"])
+                yield SourceDoc(rec, title_names_entity=item.metadata["title_explicit"],
+                                skip=skip_ranges(meta.get("skip_spans")))
 
-    def _files(self, paths: Iterable[str | Path], report: IngestReport) -> list[Path]:
+    def _files(self, paths: Iterable[str | Path], report: IngestReport, follow_links: bool = False) -> list[Path]:
         files: list[Path] = []
-        for p in expand_paths(paths):
+        for p in expand_paths(paths, follow_links=follow_links):
             if isinstance(p, LoadError):
-                report.errors.append(FileError(p.where, p.reason))
+                (report.warnings if isinstance(p, LoadWarning) else report.errors).append(FileError(p.where, p.reason))
             else:
                 files.append(p)
         return files
 
     def run(self, paths: Iterable[str | Path], progress: Progress | None = None,
-            on_total: Callable[[int], None] | None = None) -> IngestReport:
+            on_total: Callable[[int], None] | None = None, follow_links: bool = False) -> IngestReport:
         t0 = time.perf_counter()
         report = IngestReport()
-        files = self._files(paths, report)
+        files = self._files(paths, report, follow_links)
         total = count_documents(files)
         if on_total:
             on_total(total)
@@ -204,9 +219,10 @@ class Ingestor:
             known = read.document_index(s)
             self.extractor.set_names(gazetteer_names(s.connection()))
         self.extractor.ner.n_process_hint = total
-        writer = _WriterThread(self.db, report, progress)
+        tick = _Ticker(progress)
+        writer = _WriterThread(self.db, report, tick)
         try:
-            for rec in self.extractor.run(self._sources(files, known, report)):
+            for rec in self.extractor.run(self._sources(files, known, report), lambda n: tick(chunks=n)):
                 old = known.get(rec.source)
                 writer.put(rec, None if old is None else old[0])
                 self.extractor.add_names(rec.names)
@@ -227,20 +243,24 @@ class Ingestor:
         report.seconds = round(time.perf_counter() - t0, 3)
         return report
 
-    def plan(self, folder: str | Path) -> SyncPlan:
-        """What syncing the store with a folder changes."""
+    def plan(self, folder: str | Path, follow_links: bool = False) -> SyncPlan:
+        """What syncing the store with a folder changes. Its members are the documents of files inside it: a
+        file reached through a link that leaves it is added when links are followed, never deleted."""
         root = Path(folder)
         if not root.is_dir():
             raise LoadError(str(folder), "not a folder; --sync makes the store match a folder")
         plan = SyncPlan()
         report = IngestReport()
-        files = self._files([root], report)
+        files = self._files([root], report, follow_links)
         with self.db.read() as s:
             known = read.document_index(s)
         seen: set[str] = set()
         failed_files: set[str] = set()
         for path in files:
             for item in load(path):
+                if isinstance(item, LoadWarning):
+                    plan.warnings.append(FileError(item.where, item.reason))
+                    continue
                 if isinstance(item, LoadError):
                     plan.errors.append(FileError(item.where, item.reason))
                     failed_files.add(str(Path(item.where.split("#", 1)[0]).resolve()))
@@ -248,13 +268,13 @@ class Ingestor:
                 source = item.metadata["source"]
                 seen.add(source)
                 old = known.get(source)
-                if old is None:
-                    plan.add.append(source)
-                elif old[1] != content_hash(item.page_content):
-                    plan.replace.append(source)
-                else:
+                if old is not None and old[1] == content_hash(item.page_content):
                     plan.unchanged += 1
+                    continue
+                (plan.add if old is None else plan.replace).append(source)
+                plan.warnings += [FileError(source, str(w)) for w in item.metadata.get("warnings") or []]
         plan.errors += report.errors
+        plan.warnings = report.warnings + plan.warnings
         prefix = str(root.resolve())
         for source in sorted(known):
             file = source.split("#", 1)[0]
@@ -290,6 +310,24 @@ def delete_documents(db: Database, doc_ids: Iterable[int]) -> DeleteReport:
 _RESET, _STOP = object(), object()
 
 
+class _Ticker:
+    """Progress from two threads: the writer counts documents as it stores them, and extraction counts chunks
+    as spaCy finishes them, so a long document shows progress before it is stored."""
+
+    def __init__(self, progress: Progress | None):
+        self.progress = progress
+        self.docs = self.chunks = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, docs: int | None = None, chunks: int = 0) -> None:
+        if self.progress is None:
+            return
+        with self._lock:
+            self.docs = self.docs if docs is None else docs
+            self.chunks = max(self.chunks, chunks)  # chunks extracted run ahead of chunks stored
+            self.progress(self.docs, self.chunks)
+
+
 class _WriterThread:
     """Writes records in a thread of its own while the next documents are extracted.
 
@@ -298,7 +336,7 @@ class _WriterThread:
     overlap with extraction.
     """
 
-    def __init__(self, db: Database, report: IngestReport, progress: Progress | None, depth: int = 64):
+    def __init__(self, db: Database, report: IngestReport, progress: _Ticker, depth: int = 64):
         self.db, self.report, self.progress = db, report, progress
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.failed = False  # a write failed since the last reset
@@ -379,5 +417,4 @@ class _WriterThread:
         r.relations += result.n_relations_new
         self._docs += 1
         self._chunks += result.n_chunks
-        if self.progress:
-            self.progress(self._docs + r.skipped + len(r.errors), self._chunks)
+        self.progress(self._docs + r.skipped + len(r.errors), self._chunks)

@@ -324,27 +324,27 @@ def chunk_texts(db: Path) -> set[tuple[str, int, str]]:
         con.close()
 
 
-def test_a_search_survives_a_document_replaced_while_it_encodes_the_chunks(
+def test_indexing_survives_a_document_replaced_while_it_encodes_the_chunks(
         pair: tuple[KnowledgeGraph, KnowledgeGraph, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The reader finds chunks without vectors and encodes them; meanwhile the writer replaces their document,
-    so some of the chunks it encoded are gone when it stores their vectors."""
+    """An index run finds chunks without vectors and encodes them; meanwhile the writer replaces their document,
+    so some of the chunks it encoded are gone when it stores their vectors. (Searches never encode.)"""
     writer, reader, folder = pair
     target = folder / CHANGED
     splade = reader.retriever.splade
     encode = Once(replace(writer, target, revised(target.read_text(encoding="utf-8"))), splade.encode_documents)
     monkeypatch.setattr(splade, "encode_documents", encode)
-    results = reader.search("Who worked with Margaret Holloway?", k=5)
-    assert encode.done and results
+    reader.index()
+    assert encode.done and reader.search("Who worked with Margaret Holloway?", k=5)
     monkeypatch.undo()
     assert reader.search("Who worked with Margaret Holloway?", k=5)
     writer.index()  # what the writer's ingest does after writing
     assert store_checks(reader.path) == []
 
 
-def test_a_search_survives_an_entity_pruned_while_it_embeds_the_entities(
+def test_indexing_survives_an_entity_pruned_while_it_embeds_the_entities(
         pair: tuple[KnowledgeGraph, KnowledgeGraph, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The reader embeds the entities; meanwhile the writer replaces the only document that mentions one of
-    them, and the entity is gone when the reader stores its embedding."""
+    """An index run embeds the entities; meanwhile the writer replaces the only document that mentions one of
+    them, and the entity is gone when the embedding is stored."""
     writer, reader, folder = pair
     target = folder / SMALL[0]
     text = target.read_text(encoding="utf-8")
@@ -352,8 +352,8 @@ def test_a_search_survives_an_entity_pruned_while_it_embeds_the_entities(
     dense = reader.retriever.dense
     encode = Once(replace(writer, target, text.replace(UNIQUE, "")), dense.encode)
     monkeypatch.setattr(dense, "encode", encode)
-    results = reader.search("Who founded the University of Edinburgh?", k=5)
-    assert encode.done and results
+    reader.index()
+    assert encode.done and reader.search("Who founded the University of Edinburgh?", k=5)
     monkeypatch.undo()
     assert reader.search("Who founded the University of Edinburgh?", k=5)
     writer.index()
@@ -366,7 +366,8 @@ def test_a_search_survives_a_document_replaced_between_ranking_and_reading_the_c
     reads the ranked chunks. Results are either version's chunks, never an error."""
     writer, reader, folder = pair
     query = "Margaret Holloway Forth Estuary Survey tidal observations"
-    reader.search(query, k=5)  # encodes the store and builds the index
+    reader.index()
+    reader.search(query, k=5)  # builds the index
     target = folder / CHANGED
     before = chunk_texts(reader.path)
     rank = Once(replace(writer, target, revised(target.read_text(encoding="utf-8"))), reader.retriever._encode_query)
@@ -380,16 +381,16 @@ def test_a_search_survives_a_document_replaced_between_ranking_and_reading_the_c
 def test_an_ingest_waiting_for_its_next_document_holds_no_write_lock(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Records reach the store one at a time while the next ones are extracted, which can take long (a spaCy
-    batch of long documents). Meanwhile the write lock must be free: a reader's search writes the vectors it
-    finds missing, and any other writer gives up with "database is locked" after the busy timeout."""
+    batch of long documents). Meanwhile SQLite's write lock must be free: anything else that writes to the file
+    (sqlite3 tools, a backup) gives up with "database is locked" after the busy timeout."""
     folder = tmp_path / "corpus"
     write_corpus(folder)
     db = tmp_path / "kg.db"
     gap, resume = threading.Event(), threading.Event()
     run = Extractor.run
 
-    def slow_run(self: Extractor, docs: Any) -> Iterator[Any]:
-        for i, rec in enumerate(run(self, docs)):
+    def slow_run(self: Extractor, docs: Any, progress: Any = None) -> Iterator[Any]:
+        for i, rec in enumerate(run(self, docs, progress)):
             yield rec
             if i == 0:  # the next document takes a while
                 time.sleep(0.5)  # time for the store's writer thread to write the first
