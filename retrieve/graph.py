@@ -1,4 +1,4 @@
-"""Personalised PageRank over the entity-chunk graph with relation edges, by scipy sparse power iteration.
+"""Personalised PageRank over the entity-chunk graph with relation edges: local forward push, or power iteration.
 
 Nodes are the index's chunks (0 .. n-1) followed by its entities (n .. n+m-1). A chunk links to the entities
 it mentions with their salience; entities link to each other through relations. Seeds are the query's entities
@@ -7,21 +7,12 @@ it mentions with their salience; entities link to each other through relations. 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
 
 import numpy as np
 import scipy.sparse as sp
 
-
-@dataclass
-class GraphConfig:
-    damping: float = 0.8  # probability of following an edge rather than jumping back to a seed
-    relation_weight: float = 0.5  # scale of entity-entity edges against chunk-entity edges
-    synonym_weight: float = 1.0  # scale of edges between entities with near-identical name embeddings
-    synonym_similarity: float = 0.85  # least cosine for a synonym edge
-    synonyms_per_entity: int = 5
-    max_iter: int = 50
-    tol: float = 1e-6
+from retrieve.config import GraphConfig
 
 
 def synonym_edges(vectors: np.ndarray | None, threshold: float, per_entity: int, block: int = 1024) -> sp.csr_matrix:
@@ -88,3 +79,80 @@ def personalized_pagerank(p: sp.csr_matrix, seeds: np.ndarray, config: GraphConf
             break
         r = nxt
     return r
+
+
+class LocalPageRank:
+    """Personalised PageRank by forward push (Andersen, Chung and Lang 2006): a query costs the volume of the
+    nodes it pushes, not the size of the graph. Built once per graph, then shared by queries and threads.
+
+    A push moves (1 - d) of a node's residual into its score and spreads d over its edges by weight, while some
+    node holds more residual than ``epsilon`` times its weighted degree. On a symmetric graph (as ``adjacency``
+    builds) each score is then at most ``epsilon * degree(v)`` below the fixed point of ``personalized_pagerank``,
+    never above it, and (when every seed has edges) the degrees of all pushes sum to under 1 / (epsilon * (1 - d)).
+    """
+
+    def __init__(self, adj: sp.spmatrix):
+        a = sp.csr_matrix(adj)  # symmetric: row u holds u's out-edges, which are column u of ``transition``
+        self.indptr, self.indices, self.weights = a.indptr, a.indices, a.data
+        self.degree = np.asarray(a.astype(np.float64).sum(axis=1)).ravel()  # float32 sums drift by 1e-5
+        # Work arrays, zero between calls: a call resets only the entries it touched.
+        self._residual = np.zeros(a.shape[0])
+        self._score = np.zeros(a.shape[0])
+        self._seen = np.zeros(a.shape[0], dtype=bool)
+        self._lock = threading.Lock()
+        self.pushes = self.edges = 0  # work of the last call: node pushes, and the edges they spread over
+
+    def __call__(self, seeds: np.ndarray, config: GraphConfig, size: int | None = None) -> np.ndarray:
+        """Dense scores of nodes 0 .. size - 1 (default: all), in the shape ``personalized_pagerank`` returns."""
+        nodes, scores = self.push(seeds, config.damping, config.push_epsilon)
+        out = np.zeros(len(seeds) if size is None else size, dtype=np.float32)
+        keep = nodes < len(out)
+        out[nodes[keep]] = scores[keep]
+        return out
+
+    def push(self, seeds: np.ndarray, damping: float, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+        """The nodes the walk touched (ascending) and their scores; every other node scores 0."""
+        start = np.flatnonzero(seeds)
+        s = seeds[start].astype(np.float64)
+        if s.sum() <= 0:
+            return start[:0], s[:0]
+        s /= s.sum()
+        deg = self.degree
+        # A seed without edges keeps (1 - d) of its share and sends d back to the seeds, as the power iteration
+        # does: that scales every score by 1 / (1 - d * share), so the threshold shrinks to keep the bound.
+        scale = 1.0 / (1.0 - damping * float(s[deg[start] == 0].sum()))
+        eps = epsilon / scale
+        n = len(deg)
+        with self._lock:
+            r, p, seen = self._residual, self._score, self._seen
+            r[start] = s
+            seen[start] = True
+            touched, frontier, pushes, edges = [start], start, 0, 0
+            while True:  # push every node over the threshold at once, then look only where mass arrived
+                active = frontier[r[frontier] > eps * deg[frontier]]
+                if not active.size:
+                    break
+                mass = r[active]
+                r[active] = 0.0
+                p[active] += (1.0 - damping) * mass
+                lo = self.indptr[active]
+                count = self.indptr[active + 1] - lo
+                edge = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(count.sum())
+                spread = np.divide(damping * mass, deg[active], out=np.zeros_like(mass), where=deg[active] > 0)
+                targets, flow = self.indices[edge], np.repeat(spread, count) * self.weights[edge]
+                if 16 * edge.size > n:  # a round over much of the graph: a dense sum is cheaper than sorting
+                    arrived = np.bincount(targets, flow, n)
+                    frontier = np.flatnonzero(arrived)
+                    r[frontier] += arrived[frontier]
+                else:
+                    frontier, where = np.unique(targets, return_inverse=True)
+                    r[frontier] += np.bincount(where, flow, len(frontier))
+                new = frontier[~seen[frontier]]
+                seen[new] = True
+                touched.append(new)
+                pushes, edges = pushes + active.size, edges + edge.size
+            nodes = np.sort(np.concatenate(touched))
+            scores = (p[nodes] + (1.0 - damping) * r[nodes]) * scale  # what is left keeps at least (1 - d) in place
+            r[nodes], p[nodes], seen[nodes] = 0.0, 0.0, False
+            self.pushes, self.edges = pushes, edges
+        return nodes, scores

@@ -15,18 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from retrieve.config import EntityWeights
 from retrieve.sparse import SparseVec
 from store import vectors as vstore
 from store.db import Database
-
-
-@dataclass
-class EntityWeights:
-    """How a chunk's entity dimensions are weighted: salience from mentions, link confidence, aboutness."""
-
-    about: float = 1.0  # the chunk's document is about the entity (its title names it)
-    per_mention: float = 0.5  # each further mention adds log-scaled salience
-    lead: float = 0.25  # bonus for an entity mentioned in the chunk's first 100 characters
 
 
 def chunk_text(title: str, text: str) -> str:

@@ -16,16 +16,10 @@ from spacy.language import Language
 
 from extract.catalog import EntityCatalog
 from extract.normalize import normalize
+from retrieve.config import QueryConfig
 from retrieve.index import Index
 
 MAX_NGRAM = 8
-
-
-@dataclass
-class QueryConfig:
-    retrieved: int = 5  # entities taken from embedding retrieval
-    similarity_floor: float = 0.55  # least cosine for a retrieved entity
-    fuzzy_floor: float = 0.9  # least name similarity for a linked NER span
 
 
 @dataclass

@@ -17,53 +17,18 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from extract.catalog import EntityCatalog
-from extract.ner import DEFAULT_MODEL, load_pipeline
+from extract.ner import load_pipeline
+from retrieve.config import MODES, RetrieverConfig
 from retrieve.dense import DenseEncoder
 from retrieve.fusion import rrf, top_k, weighted_sum
-from retrieve.graph import GraphConfig, adjacency, personalized_pagerank, synonym_edges, transition
-from retrieve.index import EntityWeights, Index, chunk_text
-from retrieve.models import DENSE_DEFAULT, SPLADE_DEFAULT
-from retrieve.query import QueryAnalyzer, QueryConfig, QueryEntity
+from retrieve.graph import LocalPageRank, adjacency, personalized_pagerank, synonym_edges, transition
+from retrieve.index import Index, chunk_text
+from retrieve.query import QueryAnalyzer, QueryEntity
 from retrieve.sparse import SparseVec, SpladeEncoder
 from store import read
 from store import vectors as vstore
 from store.db import Database
 from store.schema import ChunkEmbedding, ChunkVector
-
-MODES = ("sparse", "graph", "hybrid", "dense")
-FUSIONS = ("weighted", "rrf")
-QUERY_ENCODERS = ("splade", "idf")
-
-
-@dataclass
-class RetrieverConfig:
-    sparse_model: str = SPLADE_DEFAULT  # local path or hub name of a SPLADE (masked-LM) model
-    dense_model: str = DENSE_DEFAULT  # local path or hub name of a sentence-transformers model
-    spacy_model: str = DEFAULT_MODEL
-    query_encoder: str = "splade"  # splade | idf (inference-free: tokenizer and IDF weights)
-    # Embed chunks with the dense model and add the dense channel to hybrid search. Off by default: on
-    # musique-100 it adds 0.03 Recall@5 and doubles the index time (see BENCHMARKS.md). Once a store has
-    # chunk embeddings (``--dense`` at ingest, or a first dense search), they are kept current and used.
-    dense: bool = False
-    entity_weight: float = 0.3  # query weight of entity dimensions per unit of specificity
-    fusion: str = "weighted"  # weighted | rrf
-    weights: dict[str, float] = field(default_factory=lambda: {"sparse": 1.0, "graph": 1.0, "dense": 1.0})
-    # Top sparse/dense chunks that also seed the graph walk, as in HippoRAG 2, and their share of the seed mass.
-    # Off by default: on multi-hop questions it pulls the walk towards what the other channels already found.
-    passage_seeds: int = 0
-    passage_seed_weight: float = 0.5
-    graph_log_floor: float = 1e-4  # graph scores become log(score / best) above this ratio of the best; 0: raw
-    graph: GraphConfig = field(default_factory=GraphConfig)
-    query: QueryConfig = field(default_factory=QueryConfig)
-    entity_weights: EntityWeights = field(default_factory=EntityWeights)
-
-    def check(self) -> None:
-        if self.query_encoder not in QUERY_ENCODERS:
-            raise ValueError(f"query encoder must be one of {', '.join(QUERY_ENCODERS)}, not {self.query_encoder!r}")
-        if self.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.fusion!r}")
-        if not 0.0 < self.graph.damping < 1.0:
-            raise ValueError(f"damping must be between 0 and 1, not {self.graph.damping}")
 
 
 @dataclass
@@ -112,6 +77,11 @@ class SearchReport:
     results: list[SearchResult]
     query_entities: list[QueryEntity]
     seconds: float
+    unindexed: int = 0  # chunks with no word-piece vector yet: searched by the graph only, until indexed
+
+
+class NoDenseIndex(ValueError):
+    """A dense search on a store whose chunks were never embedded."""
 
 
 # Models are loaded once per process and shared: loading costs far more than a query.
@@ -228,16 +198,12 @@ class Retriever:
 
     # -- the index --------------------------------------------------------------------------------------------
     def _current(self) -> tuple[Index, QueryAnalyzer]:
+        """The index for the store as it is now; rebuilt when the store changed. Never writes: chunks that
+        have no vectors yet count in ``Index.extras["unindexed"]`` (``sync`` encodes them)."""
         with self._lock:
             with self.db.read() as s:
                 sig = vstore.signature(s)
             if self._index is None or self._index.signature != sig or self._analyzer is None:
-                with self.db.read() as s:
-                    stale = vstore.count_without(s, ChunkVector, self.splade.identity)
-                if stale:  # chunks stored without an index step, or encoded by another model: encode them now
-                    self.sync()
-                    with self.db.read() as s:
-                        sig = vstore.signature(s)
                 cfg = self.config
                 index = Index.build(self.db, self.splade.identity, self.splade.vocab_size, self.dense.identity,
                                     self.dense.identity, cfg.entity_weights)
@@ -248,7 +214,9 @@ class Retriever:
                 index.extras["rows"] = index.matrix.tocsr()
                 index.extras["adjacency"] = adj
                 index.extras["transition"] = transition(adj)
+                index.extras["push"] = LocalPageRank(adj)
                 with self.db.read() as s:
+                    index.extras["unindexed"] = vstore.count_without(s, ChunkVector, self.splade.identity)
                     catalog = EntityCatalog.from_rows(*read.catalog_rows(s))
                 self._index = index
                 self._analyzer = QueryAnalyzer(self.nlp, catalog, index, cfg.query)
@@ -265,13 +233,13 @@ class Retriever:
         cfg = self.config
         index, analyzer = self._current()
         n, V = index.n_chunks, index.vocab_size
+        unindexed = int(index.extras.get("unindexed", 0))
         if n == 0:
-            return SearchReport([], [], time.perf_counter() - t0)
+            return SearchReport([], [], time.perf_counter() - t0, unindexed)
         use_dense = mode == "dense" or (mode == "hybrid" and (index.dense is not None if dense is None else dense))
-        if use_dense and index.dense is None:  # the first dense search embeds every chunk, once
-            self.config.dense = True
-            self.sync()
-            index, analyzer = self._current()
+        if use_dense and index.dense is None:
+            raise NoDenseIndex("the store has no dense embeddings; add them once with: kg index --dense "
+                               "(later ingests keep them current)")
         find_entities = mode != "dense" and (entities or mode == "graph")
         qvec = self.dense.encode_queries([query])[0] if (use_dense or find_entities) else None
         qents = analyzer.entities(query, qvec) if find_entities else []
@@ -300,7 +268,10 @@ class Retriever:
                 if len(top):
                     share = seeds.sum() * cfg.passage_seed_weight / max(1e-9, 1 - cfg.passage_seed_weight)
                     seeds[top] += share * first[top] / first[top].sum()
-            walk = personalized_pagerank(index.extras["transition"], seeds, cfg.graph)[:n]
+            if cfg.graph.method == "push":
+                walk = index.extras["push"](seeds, cfg.graph, n)
+            else:
+                walk = personalized_pagerank(index.extras["transition"], seeds, cfg.graph)[:n]
             if cfg.graph_log_floor:
                 walk = log_scaled(walk, cfg.graph_log_floor)
             channels["graph"] = walk
@@ -314,7 +285,7 @@ class Retriever:
         top = top_k(fused, k)
         top = top[fused[top] > 0]
         results = self._results(index, top, fused, parts, channels, cols, qw, qents, seeds)
-        return SearchReport(results, qents, time.perf_counter() - t0)
+        return SearchReport(results, qents, time.perf_counter() - t0, unindexed)
 
     def _encode_query(self, query: str, index: Index) -> SparseVec:
         if self.config.query_encoder == "idf":

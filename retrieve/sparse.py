@@ -169,17 +169,20 @@ class SpladeEncoder:
             input_ids[r, : len(x)] = torch.tensor(x)
             mask[r, : len(x)] = 1
         rows = []
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            if self._head is not None:
-                hidden = self._base(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        if self._head is not None:
+            # The encoder runs in float32: bfloat16 attention over a padded batch makes a text's hidden states
+            # depend on the other texts in its batch, which would break bit-for-bit equal incremental indexes.
+            # The vocabulary head, most of the cost, runs per text and so may use bfloat16.
+            hidden = self._base(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
                 for r, x in enumerate(batch):
                     positions = torch.arange(len(x))
                     if skip:
                         positions = self._content_positions(x)
                     rows.append(self._head(hidden[r, positions]).amax(dim=0).float())
-            else:
-                logits = self.model(input_ids=input_ids, attention_mask=mask).logits.float()
-                rows = list(logits.masked_fill(~mask.bool().unsqueeze(-1), float("-inf")).amax(dim=1))
+        else:
+            logits = self.model(input_ids=input_ids, attention_mask=mask).logits.float()
+            rows = list(logits.masked_fill(~mask.bool().unsqueeze(-1), float("-inf")).amax(dim=1))
         vecs = []
         for row in rows:
             weights = torch.log1p(torch.relu(row)) * self._keep

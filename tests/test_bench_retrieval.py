@@ -137,4 +137,4 @@ def test_bench_retrieval_bad_db(dataset: Path, tmp_path: Path) -> None:
     assert_user_error(kg("bench", "retrieval", str(dataset), "--db", str(tmp_path / "absent" / "kg.db")),
                       "absent", "does not exist")
     garbage = write(tmp_path, "garbage.db", "not a database at all" * 100)
-    assert_user_error(kg("bench", "retrieval", str(dataset), "--db", str(garbage)), "garbage.db", "not a kg database")
+    assert_user_error(kg("bench", "retrieval", str(dataset), "--db", str(garbage)), "garbage.db", "not a kg store")

@@ -236,7 +236,7 @@ def test_graph_mode_reaches_a_chunk_through_a_path_from_a_query_entity(sample_kg
     assert "Frédéric Joliot-Curie" in {r.title for r in report.results}
 
 
-def test_the_first_dense_search_embeds_the_chunks_and_later_ingests_keep_them(tmp_path: Path) -> None:
+def test_dense_search_needs_kg_index_dense_and_later_ingests_keep_the_embeddings(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     write(docs, "a.txt", "Radium glows faintly in the dark. Marie Curie kept a sample by her bed.")
     write(docs, "b.txt", "The Eiffel Tower was built in Paris for the 1889 World's Fair.")
@@ -244,6 +244,10 @@ def test_the_first_dense_search_embeds_the_chunks_and_later_ingests_keep_them(tm
         g.ingest([docs])
         assert rows(g.path, "SELECT count(*) FROM chunk_embeddings") == [(0,)]
         assert set(g.search("luminous element", k=1)[0].scores) == {"sparse", "graph"}
+        with pytest.raises(KGError, match="kg index --dense"):  # a search never writes
+            g.search("luminous element", k=1, mode="dense")
+        assert rows(g.path, "SELECT count(*) FROM chunk_embeddings") == [(0,)]
+        assert g.index(dense=True)["chunk_embeddings"] == 2
         top = g.search("luminous element", k=1, mode="dense")[0]
         assert top.source.endswith("a.txt") and set(top.scores) == {"dense"}
         assert rows(g.path, "SELECT count(*) FROM chunk_embeddings") == [(2,)]
@@ -264,14 +268,17 @@ def test_modes_and_bad_arguments(sample_kg: KnowledgeGraph) -> None:
         sample_kg.search("radium", k=0)
 
 
-def test_chunks_stored_without_an_index_step_are_encoded_by_the_first_search(tmp_path: Path) -> None:
+def test_chunks_stored_without_an_index_step_are_reported_by_search_and_encoded_by_index(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     write(docs, "a.txt", "Radium glows faintly in the dark. Marie Curie kept a sample by her bed.")
     with KnowledgeGraph(tmp_path / "kg.db", KGConfig()) as g:
         g.ingest([docs], index=False)
         assert rows(g.path, "SELECT count(*) FROM chunk_vectors") == [(0,)]
+        report = g.search_report("radium", k=1, mode="sparse")
+        assert report.results == [] and report.unindexed == 1
+        assert rows(g.path, "SELECT count(*) FROM chunk_vectors") == [(0,)]
+        assert g.index()["chunk_vectors"] == 1
         assert g.search("radium", k=1, mode="sparse")[0].source.endswith("a.txt")
-        assert rows(g.path, "SELECT count(*) FROM chunk_vectors") == [(1,)]
 
 
 def test_searching_an_empty_store_returns_nothing(tmp_path: Path) -> None:
