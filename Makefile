@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # CPU-only torch goes in first, so nothing later can pull the CUDA build.
 TORCH ?= torch==2.13.0
+# llama.cpp is compiled for a portable x86-64-v3 CPU rather than -march=native: on virtual machines that
+# advertise AMX without enabling it, a native build dies with "Illegal instruction" on the first long prompt.
+LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON)
 DEMO_DB ?= demo/kg.db
 KG := $(BIN)/kg --db $(DEMO_DB)
 
@@ -15,6 +18,7 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install "$(TORCH)"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --no-cache-dir "llama-cpp-python>=0.3.16,<0.4"
 	$(BIN)/python -m pip install -e ".[test]"
 	touch $@
 
