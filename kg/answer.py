@@ -11,12 +11,13 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
-
-from spacy.lang.en.stop_words import STOP_WORDS
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from kg.llm import token_counter
-from retrieve.retriever import SearchResult
+
+if TYPE_CHECKING:
+    from retrieve.retriever import SearchResult
 
 SYSTEM_PROMPT = """\
 You answer questions using the numbered sources in the user's message.
@@ -139,15 +140,28 @@ def _fit(text: str, budget: int, count: Callable[[str], int]) -> str | None:
     return " ".join(kept) + TRUNCATED if kept else None
 
 
+def question_too_long(question: str, count: Callable[[str], int], config: AnswerConfig) -> str | None:
+    """Why a question cannot be asked within the context budget, or None: the question counts against the
+    budget, and at least ``min_source_tokens`` must be left for sources."""
+    n = count(question.strip())
+    room = config.context_tokens - config.min_source_tokens
+    if n <= room:
+        return None
+    return (f"the question is {n:,} tokens, and the context budget of {config.context_tokens:,} tokens "
+            f"(--context-tokens) leaves room for at most {room:,} with any source; shorten the question or raise "
+            "the budget")
+
+
 def select_context(results: list[SearchResult], facts: list[dict], count: Callable[[str], int],
-                   config: AnswerConfig) -> tuple[list[Source], list[Fact]]:
+                   config: AnswerConfig, question: str = "") -> tuple[list[Source], list[Fact]]:
     """Sources by score within the budget, then facts that cite them (or bring their own evidence sentence).
 
     A source that does not fit whole is cut at a sentence end, or dropped when too little of it would remain;
     sources after it are dropped. Facts get what the sources leave, at most ``fact_share`` of the budget
-    reserved for them. Nothing is cut inside a sentence, a fact line or a citation.
+    reserved for them. Nothing is cut inside a sentence, a fact line or a citation. The question's own tokens
+    count against the budget.
     """
-    budget = config.context_tokens
+    budget = config.context_tokens - (count(question.strip()) if question.strip() else 0)
     reserve = int(budget * config.fact_share) if facts and config.max_facts else 0
     used = 0
     out: list[Source] = []
@@ -240,8 +254,16 @@ def strip_citations(text: str) -> str:
     return re.sub(r"\s*" + _CITATION.pattern, "", text).strip()
 
 
+@cache
+def _stop_words() -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS  # spaCy is imported only when an answer needs it
+
+    return frozenset(STOP_WORDS)
+
+
 def _words(text: str) -> set[str]:
-    return {w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in STOP_WORDS}
+    stop = _stop_words()
+    return {w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in stop}
 
 
 def extractive(question: str, sources: list[Source], facts: list[Fact], query_entities: Iterable[str],
@@ -322,7 +344,7 @@ def answer_from(question: str, results: list[SearchResult], facts: list[dict], q
     extractively when it is None). ``usage.seconds`` counts ``retrieval_seconds`` plus the time spent here."""
     t0 = time.perf_counter()
     count, exact = token_counter(model)
-    sources, chosen = select_context(results, facts, count, config)
+    sources, chosen = select_context(results, facts, count, config, question)
     usage = Usage(retrieval_seconds=round(retrieval_seconds, 4))
     if model is None:
         text = extractive(question, sources, chosen, query_entities, config.extractive_sentences)

@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import contextlib
-import fnmatch
+import functools
 import json
 import os
+import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import networkx as nx
 from rapidfuzz import fuzz, process
 from sqlalchemy import select
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy.exc import DBAPIError
 
+from extract.config import ExtractConfig
 from extract.normalize import normalize
-from extract.pipeline import ExtractConfig, Extractor
-from kg.answer import Answer, AnswerConfig, GenerationFailed, answer_from
+from kg.answer import AnswerConfig
 from kg.chunking import ChunkConfig, Chunker
-from kg.llm import LLMSettings, LLMUnavailable, default_llm, load_llm, model_name, parse_llm
-from kg.loaders import LoadError
-from kg.pipeline import Ingestor, Progress, delete_documents, relink_pending
+from kg.llm import LLMSettings
 from kg.types import (
+    EXPORT_FORMATS,
     AliasInfo,
     DeleteReport,
     DocumentInfo,
@@ -44,25 +43,28 @@ from kg.types import (
     Stats,
     SyncPlan,
 )
-from retrieve.models import ModelNotFound
-from retrieve.retriever import MODES, Retriever, RetrieverConfig, SearchReport, SearchResult
+from retrieve.config import MODES, RetrieverConfig
 from store import read
-from store.db import Database
-from store.graph import entity_graph
-from store.merge import MergeError
-from store.merge import merge as merge_entities
-from store.merge import unmerge as unmerge_entity
+from store.db import SCHEMA_HEAD, Database, OutdatedStore, StoreError, store_error
 from store.records import KBEntity
 from store.schema import Entity
-from store.writer import import_kb
 
 if TYPE_CHECKING:
+    import networkx as nx
     from langchain_core.language_models import BaseChatModel
 
+    from extract.pipeline import Extractor
+    from kg.answer import Answer
+    from kg.pipeline import Progress
     from retrieve.langchain_retriever import KGRetriever
+    from retrieve.retriever import Retriever, SearchReport, SearchResult
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_DB = "kg.db"
-EXPORT_FORMATS = ("graphml", "gexf", "json")
+# Least rapidfuzz WRatio for a "did you mean" suggestion: a misspelling ('Mari Curi', 'Rutherfrod') scores
+# 85-95, while unrelated names sharing a few letters score 60-80 and only confuse.
+SUGGEST_CUTOFF = 85
 
 
 def default_db() -> str:
@@ -79,6 +81,20 @@ class NotFound(KGError):
         super().__init__(f"No entity named {name!r}.{hint}")
         self.name = name
         self.suggestions = suggestions
+
+
+def _user_facing(f: F) -> F:
+    """Store failures (read-only, damaged, another program's file) surface as one-line ``KGError``s."""
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except (StoreError, DBAPIError, sqlite3.DatabaseError) as e:
+            mapped = store_error(e, args[0].path)
+            if mapped is None:
+                raise
+            raise KGError(str(mapped)) from e
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass
@@ -103,6 +119,20 @@ class KGConfig:
         return cfg
 
 
+def _absolute_pattern(pattern: str) -> str:
+    """A glob as a shell sees it: relative to the current folder, with the folders before its first wildcard
+    resolved as stored sources are (symlinks followed)."""
+    from wcmatch import glob as wc
+
+    p = Path(pattern).expanduser()
+    parts = p.parts if p.is_absolute() else Path.cwd().parts + p.parts
+    literal = 0
+    while literal < len(parts) - 1 and not wc.is_magic(parts[literal], flags=wc.GLOBSTAR | wc.BRACE):
+        literal += 1
+    base = Path(*parts[:literal]).resolve() if literal else Path("/")
+    return str(base.joinpath(*parts[literal:]))
+
+
 def _snippet(text: str, start: int, end: int, width: int = 60) -> str:
     a, b = max(0, start - width), min(len(text), end + width)
     before, after = ("…" if a else ""), ("…" if b < len(text) else "")
@@ -112,26 +142,81 @@ def _snippet(text: str, start: int, end: int, width: int = 60) -> str:
 class KnowledgeGraph:
     """A knowledge graph in one SQLite file: ingest documents, inspect entities, export the graph.
 
+    Reading never changes the file: a store opens read-only, and one that does not exist yet reads as empty.
+    The first write (ingest, delete, merge, KB import, index) creates or upgrades the store, and takes its
+    writer lock, so another process's write waits for it. ``read_only=True`` refuses every write.
+
     >>> g = KnowledgeGraph("kg.db")
     >>> g.ingest(["docs/"])
     >>> g.entity("Marie Curie").relations
     """
 
-    def __init__(self, path: str | Path | None = None, config: KGConfig | None = None):
+    def __init__(self, path: str | Path | None = None, config: KGConfig | None = None, *, read_only: bool = False):
         self.path = Path(path or default_db())
         if self.path.exists() and self.path.is_dir():
             raise KGError(f"{self.path} is a directory; give a database file path such as {self.path / 'kg.db'}")
         self.config = config or KGConfig.from_env()
-        try:
-            self.db = Database(self.path)
-        except DatabaseError as e:
-            raise KGError(f"{self.path} is not a kg database ({e.orig or e}); give a new file name, or the "
-                          "database file a kg command created") from None
+        self.read_only = read_only
+        self.on_wait: Callable[[], None] | None = None  # called when a write waits for another process's
+        self._db: Database | None = None
+        self._outdated: OutdatedStore | None = None
         self._extractor: Extractor | None = None
         self._retriever: Retriever | None = None
+        if self.path.exists():  # a file that is not a kg store is refused now, and left as it is
+            try:
+                self._db = Database(self.path, writable=False)
+            except OutdatedStore as e:
+                self._outdated = e  # reads say so; the first write upgrades it
+            except StoreError as e:
+                raise KGError(str(e)) from None
+
+    @property
+    def db(self) -> Database:
+        """The open store: the reader, or the writer once something was written."""
+        if self._db is None:
+            if self._outdated is not None:
+                raise KGError(str(self._outdated))
+            if not self.path.exists():
+                return self._empty()
+            try:
+                self._db = Database(self.path, writable=False)
+            except StoreError as e:
+                raise KGError(str(e)) from None
+        return self._db
+
+    def _empty(self) -> Database:
+        """A store that does not exist yet reads as empty, without creating the file."""
+        if not hasattr(self, "_memory"):
+            self._memory = Database.empty()
+        return self._memory
+
+    def _writer(self) -> Database:
+        if self.read_only:
+            raise KGError(f"{self.path} is open read-only; open it without read_only to change it")
+        if self._db is None or not self._db.writable:
+            try:
+                writer = Database(self.path, writable=True)
+            except StoreError as e:
+                raise KGError(str(e)) from None
+            if self._db is not None:
+                self._db.close()
+            self._db, self._outdated = writer, None
+            if self._retriever is not None:
+                self._retriever.db = writer
+        return self._db
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Database]:
+        """The writable store, under its writer lock for as long as the change lasts."""
+        db = self._writer()
+        with db.exclusive(self.on_wait):
+            yield db
 
     def close(self) -> None:
-        self.db.close()
+        if self._db is not None:
+            self._db.close()
+        if hasattr(self, "_memory"):
+            self._memory.close()
 
     def __enter__(self) -> KnowledgeGraph:
         return self
@@ -139,34 +224,86 @@ class KnowledgeGraph:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def schema_version(self) -> str | None:
+        """The store's schema revision (None when the file does not exist yet)."""
+        if not self.path.exists():
+            return None
+        if self._outdated is not None:
+            from store.db import make_reader, schema_version
+
+            engine = make_reader(self.path)
+            try:
+                return schema_version(engine)
+            finally:
+                engine.dispose()
+        return SCHEMA_HEAD
+
+    @_user_facing
+    def upgrade(self) -> tuple[str | None, str]:
+        """Create the store, or migrate it to this version's schema; returns (revision before, after)."""
+        before = self.schema_version()
+        with self._writing():
+            pass
+        return before, SCHEMA_HEAD
+
+    def _merge_mark(self) -> int:
+        with self.db.read() as s:
+            return int(s.connection().exec_driver_sql("SELECT coalesce(max(id), 0) FROM merge_log").scalar_one())
+
+    def _dissolved_since(self, mark: int) -> list[dict[str, Any]]:
+        """The user merges that ended (one side lost all its mentions) after merge-log row ``mark``."""
+        with self.db.read() as s:
+            return [{"kept_id": k, "merged_id": m, "kept": kn, "merged": mn} for k, m, kn, mn in
+                    s.connection().exec_driver_sql(
+                        "SELECT kept_id, merged_id, kept_name, merged_name FROM merge_log WHERE id > ? "
+                        "AND action = 'dissolved' ORDER BY id", (mark,))]
+
     # -- building ---------------------------------------------------------------------------------------------
     @property
     def extractor(self) -> Extractor:
         if self._extractor is None:
+            from extract.pipeline import Extractor
+
             self._extractor = Extractor(self.config.extract)
         return self._extractor
 
+    @_user_facing
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None,
-               on_total: Callable[[int], None] | None = None, index: bool = True) -> IngestReport:
+               on_total: Callable[[int], None] | None = None, index: bool = True,
+               follow_links: bool = False) -> IngestReport:
         """Load, chunk, extract and store files and folders; unchanged documents are skipped. Then, unless
-        ``index`` is false, encode the new chunks and entities for search (``index()`` does it later)."""
+        ``index`` is false, encode the new chunks and entities for search (``index()`` does it later).
+        Links inside a folder that lead out of it are skipped and reported unless ``follow_links``."""
+        from kg.pipeline import Ingestor
+
         if isinstance(paths, (str, Path)):
             paths = [paths]
-        loading = None
-        if index:  # the retrieval models load while the spaCy workers start and extract
-            loading = threading.Thread(target=self._load_retrieval_models, name="kg-load-models", daemon=True)
-            loading.start()
-        report = Ingestor(self.db, self.extractor, Chunker(self.config.chunk)).run(paths, progress, on_total)
-        if loading is not None:
-            loading.join()
-        if index:  # also encodes what an interrupted earlier run left unencoded
-            t0 = time.perf_counter()
-            self.index()
-            report.seconds = round(report.seconds + time.perf_counter() - t0, 3)
+        with self._writing() as db:
+            mark = self._merge_mark()
+            loading = None
+            if index:  # the retrieval models load while the spaCy workers start and extract
+                loading = threading.Thread(target=self._load_retrieval_models, name="kg-load-models", daemon=True)
+                loading.start()
+            report = Ingestor(db, self.extractor, Chunker(self.config.chunk)).run(
+                paths, progress, on_total, follow_links=follow_links)
+            if loading is not None:
+                loading.join()
+            if index:  # also encodes what an interrupted earlier run left unencoded
+                t0 = time.perf_counter()
+                self._encode()
+                report.seconds = round(report.seconds + time.perf_counter() - t0, 3)
+            report.dissolved_merges = self._dissolved_since(mark)
+        self._invalidate()
         return report
 
     def _select_documents(self, selectors: Iterable[str]) -> list[int]:
-        """Document ids for selectors: ``id:N`` or N, a source as stored, a file or folder path, or a glob."""
+        """Document ids for selectors: ``id:N`` or N, a source as stored, a file or folder path, or a glob.
+
+        Paths and globs are relative to the current folder, as in a shell; ``*`` and ``?`` never match ``/``
+        (``**`` matches any depth), and a jsonl file's pattern selects its records.
+        """
+        from wcmatch import glob as wc
+
         ids: dict[int, None] = {}
         missing = []
         with self.db.read() as s:
@@ -177,6 +314,7 @@ class KnowledgeGraph:
                     "SELECT id FROM documents WHERE source >= ? AND source < ?", (prefix, prefix[:-1] + chr(
                         ord(prefix[-1]) + 1)))]
 
+            sources: dict[str, tuple[int, str]] | None = None
             for sel in selectors:
                 found: list[int] = []
                 bare = sel[3:] if sel.startswith("id:") else sel
@@ -186,10 +324,12 @@ class KnowledgeGraph:
                 if not found:
                     found = [i for (i,) in conn.exec_driver_sql(
                         "SELECT id FROM documents WHERE source IN (?, ?)", (sel, path))]
-                if not found and any(c in sel for c in "*?["):
-                    found = [i for src, (i, _) in read.document_index(s).items()
-                             if fnmatch.fnmatchcase(src, sel) or fnmatch.fnmatchcase(src, path)
-                             or fnmatch.fnmatchcase(src.split("#", 1)[0], path)]
+                if not found and wc.is_magic(sel, flags=wc.GLOBSTAR | wc.BRACE):
+                    sources = read.document_index(s) if sources is None else sources
+                    pattern = _absolute_pattern(sel)
+                    flags = wc.GLOBSTAR | wc.BRACE
+                    found = [i for src, (i, _) in sources.items()
+                             if wc.globmatch(src if "#" in sel else src.split("#", 1)[0], pattern, flags=flags)]
                 elif not found:
                     found = by_prefix(path + "#") + by_prefix(path.rstrip("/") + "/")
                 if not found:
@@ -201,54 +341,76 @@ class KnowledgeGraph:
             raise KGError(f"no document matches {', '.join(repr(m) for m in missing)}; nothing was deleted.{hint}")
         return list(ids)
 
+    @_user_facing
     def find_documents(self, selectors: str | Iterable[str]) -> list[DocumentInfo]:
         """The documents selectors name (what ``delete`` would remove); an unmatched selector is an error."""
         ids = set(self._select_documents([selectors] if isinstance(selectors, str) else selectors))
         return [d for d in self.documents() if d.id in ids]
 
+    @_user_facing
     def delete(self, selectors: str | Iterable[str]) -> DeleteReport:
         """Remove documents (by id, source, file or folder path, or glob) and everything only they
         contributed: chunks, vectors, mentions, evidence, and the entities, aliases and relations nothing else
         supports. The graph afterwards equals one built without them. Every selector must match something,
         or nothing is deleted."""
+        from kg.pipeline import delete_documents, relink_pending
+
         if isinstance(selectors, str):
             selectors = [selectors]
-        ids = self._select_documents(selectors)
-        report = delete_documents(self.db, ids)
-        t0 = time.perf_counter()
-        report.relinked = relink_pending(self.db, self.extractor)
-        report.seconds = round(report.seconds + time.perf_counter() - t0, 3)
+        with self._writing() as db:
+            ids = self._select_documents(selectors)
+            mark = self._merge_mark()
+            report = delete_documents(db, ids)
+            t0 = time.perf_counter()
+            report.relinked = relink_pending(db, self.extractor)
+            report.seconds = round(report.seconds + time.perf_counter() - t0, 3)
+            report.dissolved_merges = self._dissolved_since(mark)
         self._invalidate()
         return report
 
-    def sync_plan(self, folder: str | Path) -> SyncPlan:
+    @_user_facing
+    def sync_plan(self, folder: str | Path, follow_links: bool = False) -> SyncPlan:
         """What ``sync`` would do: the sources it adds, replaces and deletes."""
+        from kg.loaders import LoadError
+        from kg.pipeline import Ingestor
+
         try:
-            return Ingestor(self.db, self.extractor, Chunker(self.config.chunk)).plan(folder)
+            return Ingestor(self.db, self.extractor, Chunker(self.config.chunk)).plan(folder, follow_links=follow_links)
         except LoadError as e:
             raise KGError(f"{e.where}: {e.reason}") from None
 
+    @_user_facing
     def sync(self, folder: str | Path, progress: Progress | None = None,
              on_total: Callable[[int], None] | None = None, index: bool = True,
-             plan: SyncPlan | None = None) -> IngestReport:
+             plan: SyncPlan | None = None, follow_links: bool = False) -> IngestReport:
         """Make the store match a folder: add new files, replace changed ones, delete the documents of files
         that are gone. Unchanged files are skipped. ``plan``, from ``sync_plan``, saves reading the folder twice."""
-        if plan is None:
-            plan = self.sync_plan(folder)
-        with self.db.read() as s:
-            index_of = read.document_index(s)
-        gone = [index_of[src][0] for src in plan.delete if src in index_of]
-        t0 = time.perf_counter()
-        deleted = delete_documents(self.db, gone)
-        report = self.ingest([folder], progress, on_total, index=index)
-        report.deleted = len(deleted.documents)
-        report.seconds = round(report.seconds + time.perf_counter() - t0, 3)
+        from kg.pipeline import delete_documents
+
+        if not Path(folder).is_dir():
+            raise KGError(f"{folder}: no such folder" if not Path(folder).exists() else
+                          f"{folder} is not a folder; sync makes the store match a folder")
+        with self._writing() as db:
+            if plan is None:
+                plan = self.sync_plan(folder, follow_links=follow_links)
+            with db.read() as s:
+                index_of = read.document_index(s)
+            gone = [index_of[src][0] for src in plan.delete if src in index_of]
+            mark = self._merge_mark()
+            t0 = time.perf_counter()
+            deleted = delete_documents(db, gone)
+            report = self.ingest([folder], progress, on_total, index=index, follow_links=follow_links)
+            report.deleted = len(deleted.documents)
+            report.seconds = round(report.seconds + time.perf_counter() - t0, 3)
+            report.dissolved_merges = self._dissolved_since(mark)
         return report
 
     # -- retrieval --------------------------------------------------------------------------------------------
     @property
     def retriever(self) -> Retriever:
         if self._retriever is None:
+            from retrieve.retriever import Retriever
+
             self._retriever = Retriever(self.db, self.config.retrieve)
         return self._retriever
 
@@ -257,18 +419,32 @@ class KnowledgeGraph:
             self.retriever.splade  # noqa: B018
             self.retriever.dense  # noqa: B018
 
-    def index(self) -> dict[str, int]:
-        """Encode what the store has no current vectors for (new chunks and entities); ``ingest`` calls it."""
+    def _encode(self) -> dict[str, int]:
+        from retrieve.models import ModelNotFound
+
+        self.retriever.db = self.db
         try:
             return self.retriever.sync()
         except ModelNotFound as e:
             raise KGError(str(e)) from None
 
+    @_user_facing
+    def index(self, dense: bool | None = None) -> dict[str, int]:
+        """Encode what the store has no current vectors for (new chunks and entities); ``ingest`` calls it.
+        ``dense=True`` also embeds every chunk for the dense channel, and keeps that current from then on."""
+        if dense:
+            self.config.retrieve.dense = True
+        with self._writing():
+            done = self._encode()
+        self._invalidate()
+        return done
+
+    @_user_facing
     def warm_up(self) -> None:
         """Load the retrieval models and build the index now rather than on the first search."""
-        self.index()
         self.retriever.warm_up()
 
+    @_user_facing
     def search(self, query: str, k: int = 8, mode: str = "hybrid", *, entities: bool = True,
                dense: bool | None = None) -> list[SearchResult]:
         """Chunks ranked for ``query``, each with its score breakdown (matched word pieces and entities, the
@@ -283,11 +459,16 @@ class KnowledgeGraph:
             raise KGError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         return KGRetriever(retriever=self.retriever, k=k, mode=mode, search_kwargs=search_kwargs)
 
+    @_user_facing
     def search_report(self, query: str, k: int = 8, mode: str = "hybrid", *, entities: bool = True,
                       dense: bool | None = None) -> SearchReport:
-        """``search`` plus the entities found in the query and the time taken."""
+        """``search`` plus the entities found in the query, the time taken, and how many chunks are not
+        encoded yet (a search never encodes: ``index()`` does)."""
+        from retrieve.models import ModelNotFound
+
         if k < 1:
             raise KGError(f"k must be at least 1, not {k}")
+        self.retriever.db = self.db
         try:
             return self.retriever.search(query, k, mode, entities=entities, dense=dense)
         except ModelNotFound as e:
@@ -295,6 +476,7 @@ class KnowledgeGraph:
         except ValueError as e:
             raise KGError(str(e)) from None
 
+    @_user_facing
     def ask(self, question: str, k: int = 8, mode: str = "hybrid", *, llm: str | BaseChatModel | None = None,
             extractive: bool = False, on_token: Callable[[str], None] | None = None,
             fallback: bool = False) -> Answer:
@@ -306,6 +488,9 @@ class KnowledgeGraph:
         generation and answers with the best evidence sentences. With ``fallback``, an LLM that cannot be loaded
         gives the extractive answer (``Answer.fallback`` says why) instead of an error.
         """
+        from kg.answer import GenerationFailed, answer_from, question_too_long
+        from kg.llm import LLMUnavailable, default_llm, load_llm, model_name, parse_llm, token_counter
+
         if not question.strip():
             raise KGError("the question is empty")
         cfg = self.config.answer
@@ -325,6 +510,9 @@ class KnowledgeGraph:
                 if not fallback:
                     raise KGError(f"{e} (or answer without an LLM: --no-llm)") from None
                 model, name, why = None, "extractive", str(e)
+        too_long = question_too_long(question, token_counter(model)[0], cfg)
+        if too_long:
+            raise KGError(too_long)
         t0 = time.perf_counter()
         report = self.search_report(question, k, mode)
         named = [q.entity_id for q in report.query_entities if q.how != "retrieved"]
@@ -338,9 +526,18 @@ class KnowledgeGraph:
         answer.fallback = why
         return answer
 
+    @_user_facing
     def import_kb(self, path: str | Path) -> KBImportReport:
-        """Seed entities from a JSONL knowledge base: one {id, name, aliases, description, type} a line."""
+        """Seed entities from a JSONL knowledge base: one {id, name, aliases, description, type} a line.
+
+        A line with an unknown type, or an id an earlier line already gave, is skipped and reported in
+        ``errors``, as is a malformed line; the rest are imported."""
+        from kg.pipeline import relink_pending
+        from store.resolve import KB_TYPES
+        from store.writer import import_kb
+
         entities, errors = [], []
+        first_line: dict[str, int] = {}
         p = Path(path)
         try:
             lines = p.read_text(encoding="utf-8").splitlines()
@@ -361,32 +558,42 @@ class KnowledgeGraph:
                     raw = [raw]
                 if not isinstance(raw, list):
                     raise ValueError('"aliases" must be a list of strings')
+                typ = str(obj.get("type") or "MISC").upper()
+                if typ not in KB_TYPES:
+                    raise ValueError(f"unknown type {obj.get('type')!r}; use one of {', '.join(sorted(KB_TYPES))}")
+                if str(kb_id) in first_line:
+                    raise ValueError(f"repeated id {str(kb_id)!r} (first on line {first_line[str(kb_id)]})")
+                first_line[str(kb_id)] = n
                 aliases = [a for a in raw if isinstance(a, str) and a.strip()]
-                entities.append(KBEntity(str(kb_id), name.strip(), str(obj.get("type") or "MISC").upper(),
-                                         obj.get("description") or None, aliases))
+                entities.append(KBEntity(str(kb_id), name.strip(), typ, obj.get("description") or None, aliases))
             except (json.JSONDecodeError, ValueError) as e:
                 errors.append(FileError(f"{p}:{n}", f"skipped: {e}"))
         if not entities and errors:
             raise KGError(f"{p}: no valid entity lines ({errors[0].reason})")
-        with self.db.write() as s:
-            created, updated = import_kb(s, entities, normalize)
-        relink_pending(self.db, self.extractor)
+        with self._writing() as db:
+            with db.write() as s:
+                created, updated = import_kb(s, entities, normalize)
+            relink_pending(db, self.extractor)
         self._invalidate()
         return KBImportReport(created, updated, errors)
 
     # -- inspection -------------------------------------------------------------------------------------------
+    @_user_facing
     def stats(self) -> Stats:
         with self.db.read() as s:
             return Stats(**read.stats(s), path=str(self.path))
 
+    @_user_facing
     def documents(self) -> list[DocumentInfo]:
         with self.db.read() as s:
             return [DocumentInfo(*r) for r in read.documents(s)]
 
+    @_user_facing
     def entities(self, type: str | None = None, top: int | None = None) -> list[EntitySummary]:
         with self.db.read() as s:
             return [EntitySummary(*r) for r in read.entities(s, type.upper() if type else None, top)]
 
+    @_user_facing
     def resolve(self, name: str) -> list[int]:
         """Entity ids a name refers to (``id:N`` or a name or alias), most mentioned first."""
         with self.db.read() as s:
@@ -404,7 +611,7 @@ class KnowledgeGraph:
         if not ids:
             with self.db.read() as s:
                 names = [n for _, n in read.entity_names(s)]
-            best = process.extract(name, names, scorer=fuzz.WRatio, limit=5, score_cutoff=60)
+            best = process.extract(name, names, scorer=fuzz.WRatio, limit=5, score_cutoff=SUGGEST_CUTOFF)
             raise NotFound(name, list(dict.fromkeys(n for n, _, _ in best)))
         return ids[0]
 
@@ -416,6 +623,7 @@ class KnowledgeGraph:
             n = sum(d[3] for d in docs)
             return EntitySummary(e.id, e.name, e.type, n, len(docs), e.kb_id)
 
+    @_user_facing
     def entity(self, name: str, mentions: int = 10) -> EntityCard:
         """Everything about one entity: aliases, mentions with snippets, relations with evidence, documents."""
         ids = self.resolve(name) or [self._one(name)]
@@ -437,15 +645,21 @@ class KnowledgeGraph:
                 same_name=[self._summary(i) for i in ids[1:]],
             )
 
+    @_user_facing
     def graph(self) -> nx.MultiDiGraph:
         """The entity graph as networkx: nodes carry name/type/mentions, edges predicate/weight."""
+        from store.graph import entity_graph
+
         with self.db.read() as s:
             return entity_graph(s)
 
+    @_user_facing
     def neighbors(self, name: str, hops: int = 1) -> Neighborhood:
         """Entities within ``hops`` relation edges, in either direction."""
         if hops < 1:
             raise KGError("--hops must be at least 1")
+        import networkx as nx
+
         eid = self._one(name)
         g = self.graph()
         und = g.to_undirected(as_view=True)
@@ -464,8 +678,11 @@ class KnowledgeGraph:
                         for h, t, k, d in sub.edges(keys=True, data=True)), key=lambda x: -x[3])
         return Neighborhood(self._summary(eid), hops, out, edges)
 
+    @_user_facing
     def export(self, path: str | Path, format: str = "graphml") -> ExportInfo:
         """Write the entity graph as GraphML, GEXF or node-link JSON."""
+        import networkx as nx
+
         fmt = format.lower()
         if fmt not in EXPORT_FORMATS:
             raise KGError(f"unknown export format {format!r}; choose one of {', '.join(EXPORT_FORMATS)}")
@@ -491,30 +708,42 @@ class KnowledgeGraph:
             raise KGError(f"{name!r} names several entities: {opts}. Pick one with its id, e.g. 'id:{ids[0]}'.")
         return self._one(name)
 
+    @_user_facing
     def merge(self, keep: str, other: str) -> MergeInfo:
         """Fold entity ``other`` into ``keep``; recorded in the merge log and undone by ``unmerge``."""
-        a, b = self._unique(keep), self._unique(other)
-        try:
-            with self.db.write() as s:
-                log = merge_entities(s, s.get(Entity, a), s.get(Entity, b))  # type: ignore[arg-type]
-                info = (log.id, len(log.moved["mentions"]), len(log.moved["aliases"]))
-        except MergeError as e:
-            raise KGError(str(e)) from None
+        from store.merge import MergeError
+        from store.merge import merge as merge_entities
+
+        with self._writing() as db:
+            a, b = self._unique(keep), self._unique(other)
+            try:
+                with db.write() as s:
+                    log = merge_entities(s, s.get(Entity, a), s.get(Entity, b))  # type: ignore[arg-type]
+                    info = (log.id, len(log.moved["mentions"]), len(log.moved["aliases"]))
+            except MergeError as e:
+                raise KGError(str(e)) from None
         self._invalidate()
         return MergeInfo("merge", self._summary(a), self._summary(b), info[1], info[2], info[0])
 
+    @_user_facing
     def unmerge(self, name: str) -> MergeInfo:
         """Undo the latest merge involving this entity (either side)."""
-        eid = self._unmerge_target(name)
-        try:
-            with self.db.write() as s:
-                log = unmerge_entity(s, s.get(Entity, eid))  # type: ignore[arg-type]
-                info = (log.id, log.kept_id, log.merged_id, len(log.moved["mentions"]), len(log.moved["aliases"]))
-        except MergeError as e:
-            raise KGError(str(e)) from None
+        from store.merge import MergeError
+        from store.merge import unmerge as unmerge_entity
+
+        with self._writing() as db:
+            eid = self._unmerge_target(name)
+            try:
+                with db.write() as s:
+                    log = unmerge_entity(s, s.get(Entity, eid))  # type: ignore[arg-type]
+                    info = (log.id, log.kept_id, log.merged_id, len(log.moved["mentions"]),
+                            len(log.moved["aliases"]))
+            except MergeError as e:
+                raise KGError(str(e)) from None
         self._invalidate()
         return MergeInfo("unmerge", self._summary(info[1]), self._summary(info[2]), info[3], info[4], info[0])
 
+    @_user_facing
     def merge_log(self) -> list[dict[str, object]]:
         """Every merge and unmerge, newest first."""
         with self.db.read() as s:

@@ -4,27 +4,48 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape as markup_escape
 from rich.table import Table
 
-from kg.answer import Answer
-from kg.api import EXPORT_FORMATS, KGConfig, KGError, KnowledgeGraph, default_db
-from kg.chunking import ChunkConfig
-from kg.types import EntityCard, IngestReport, MergeInfo, Neighborhood, SyncPlan
-from retrieve.retriever import FUSIONS, MODES
+from kg.types import EXPORT_FORMATS, EntityCard, FileError, IngestReport, MergeInfo, Neighborhood, SyncPlan
+from retrieve.config import FUSIONS, MODES
+
+if TYPE_CHECKING:
+    from kg.answer import Answer
+    from kg.api import KGConfig, KnowledgeGraph
+
+# The API (SQLAlchemy, and through it the models) is imported by the commands that use it, so that
+# `kg --version` and `kg --help` answer at once.
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# What a terminal would act on rather than show: C0 controls but tab and newline, DEL, C1 controls (ESC [, CSI,
+# OSC...), and bidi overrides that reorder what follows. Stored text, file names and model output pass through
+# ``safe`` before they are printed.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe(text: object) -> str:
+    """Text that prints as itself: each control or bidi character becomes a visible escape such as ``\\x1b``."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+                       str(text))
+
+
+def escape(text: object) -> str:
+    """Stored text for a Rich console: no control sequence reaches the terminal and no [markup] is interpreted."""
+    return markup_escape(safe(text))
+
 
 # No emoji codes: "corpus.jsonl:100: ..." must not become "corpus.jsonl💯 ...".
 out = Console(highlight=False, soft_wrap=True, emoji=False)
@@ -38,8 +59,13 @@ class Context:
     json: bool = False
 
 
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def _emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    """JSON on stdout; C1 controls and bidi overrides are written as \\u escapes (json.dumps escapes C0 ones)."""
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    click.echo(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 def json_option(f: F) -> F:
@@ -52,24 +78,57 @@ def db_option(f: F) -> F:
                         help="Database file (default: $KG_DB, else ./kg.db).")(f)
 
 
+class UserError(click.ClickException):
+    """A one-line error whose text is safe to print (file names and stored text may hold control characters)."""
+
+    def __init__(self, message: str):
+        super().__init__(safe(message))
+
+
 def user_errors(f: F) -> F:
-    """Turn a user-facing KGError into a one-line ClickException instead of a traceback."""
+    """Turn a user-facing error (KGError, a store that is read-only, damaged or not a kg store) into one line
+    and exit code 1 instead of a traceback."""
     @wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from kg.api import KGError, default_db
+        from store.db import StoreError, store_error
+
         try:
             return f(*args, **kwargs)
-        except KGError as e:
-            raise click.ClickException(str(e)) from None
+        except (KGError, StoreError) as e:
+            raise UserError(str(e)) from None
+        except Exception as e:
+            ctx = click.get_current_context(silent=True)
+            obj = ctx.find_object(Context) if ctx else None
+            mapped = store_error(e, kwargs.get("db_path") or (obj.db if obj else default_db()))
+            if mapped is None:
+                raise
+            raise UserError(str(mapped)) from None
     return wrapper  # type: ignore[return-value]
+
+
+def _waiting(path: str) -> Callable[[], None]:
+    return lambda: err.print(f"[yellow]waiting[/yellow] for another kg command that is writing to {escape(path)} "
+                             "to finish (Ctrl-C to stop)")
+
+
+def _config() -> KGConfig:
+    from kg.api import KGConfig
+
+    return KGConfig.from_env()
 
 
 @contextmanager
 def open_graph(ctx: click.Context, db_path: str | None, config: KGConfig | None = None,
                must_exist: bool = True) -> Iterator[KnowledgeGraph]:
+    """The store named by --db (or $KG_DB, ./kg.db); a command that only reads needs it to exist already."""
+    from kg.api import KnowledgeGraph
+
     path = db_path or ctx.find_object(Context).db  # type: ignore[union-attr]
     if must_exist and not Path(path).exists():
-        raise click.ClickException(f"database {path} does not exist. Build one first: kg ingest PATH --db {path}")
+        raise UserError(f"database {path} does not exist. Build one first: kg ingest PATH --db {path}")
     g = KnowledgeGraph(path, config)
+    g.on_wait = _waiting(path)
     try:
         yield g
     finally:
@@ -87,7 +146,7 @@ def cli(ctx: click.Context, db_path: str | None) -> None:
 
         kg ingest docs/ && kg entities --top 10 && kg entity "Marie Curie"
     """
-    ctx.obj = Context(db=db_path or default_db())
+    ctx.obj = Context(db=db_path or os.environ.get("KG_DB") or "kg.db")
 
 
 # -- building -------------------------------------------------------------------------------------------------
@@ -104,12 +163,14 @@ def cli(ctx: click.Context, db_path: str | None) -> None:
 @click.option("--sync", "sync", is_flag=True,
               help="Make the store match one folder: add new files, replace changed ones, delete vanished ones.")
 @click.option("--dry-run", is_flag=True, help="With --sync: print the plan and change nothing.")
+@click.option("--follow-links", is_flag=True,
+              help="Also follow links inside a folder that lead out of it (skipped and reported by default).")
 @json_option
 @click.pass_context
 @user_errors
 def ingest(ctx: click.Context, paths: tuple[str, ...], db_path: str | None, quiet: bool, chunk_size: int | None,
            chunk_overlap: int | None, no_parser: bool, processes: int | None, dense: bool, sync: bool,
-           dry_run: bool, as_json: bool) -> None:
+           dry_run: bool, follow_links: bool, as_json: bool) -> None:
     """Ingest files and folders (.txt .md .html .pdf .jsonl, recursively).
 
     Unchanged documents are skipped; a changed file replaces its old version in one transaction. With --sync,
@@ -122,13 +183,18 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], db_path: str | None, quie
     """
     if dry_run and not sync:
         raise click.UsageError("--dry-run goes with --sync: kg ingest --sync FOLDER --dry-run")
-    if sync and (len(paths) != 1 or not Path(paths[0]).is_dir()):
+    if sync and len(paths) != 1:
         raise click.UsageError("--sync takes exactly one folder: kg ingest --sync FOLDER")
-    config = KGConfig.from_env()
+    if sync and not Path(paths[0]).is_dir():
+        why = "no such folder" if not Path(paths[0]).exists() else "not a folder; --sync makes the store match a folder"
+        raise click.BadParameter(f"{safe(paths[0])}: {why}", param_hint="FOLDER")
+    config = _config()
     try:
         size = chunk_size or config.chunk.size
         # Without an explicit overlap, a small chunk size gets a proportionate one rather than an error.
         overlap = min(config.chunk.overlap, size // 4) if chunk_overlap is None else chunk_overlap
+        from kg.chunking import ChunkConfig
+
         config.chunk = ChunkConfig(size, overlap)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--chunk-size/--chunk-overlap") from None
@@ -141,34 +207,44 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], db_path: str | None, quie
     plan = None
     with open_graph(ctx, db_path, config, must_exist=False) as g:
         if sync:
-            plan = g.sync_plan(paths[0])
+            plan = g.sync_plan(paths[0], follow_links=follow_links)
             if dry_run:
                 _emit_json(plan.to_dict()) if as_json else _print_plan(plan)
                 return
             if not quiet and not as_json:
                 _print_plan(plan, brief=True)
         report = _ingest_with_progress(g, list(paths), show=not quiet and not as_json,
-                                       plan=plan)
+                                       plan=plan, follow_links=follow_links)
     if as_json:
         _emit_json(report.to_dict())
     else:
         _print_ingest(report, str(g.path))
-    _print_errors(report)
+        _print_dissolved(report.dissolved_merges)
+    _print_errors(report.errors)
+    _print_errors(report.warnings, "warning")
     if report.errors:
         ctx.exit(1)
 
 
-def _print_errors(report: IngestReport) -> None:
-    """One line per failure, at most a few per file (``--json`` lists them all)."""
+def _print_errors(failures: list[FileError], kind: str = "error") -> None:
+    """One line per failure (or warning), at most a few per file (``--json`` lists them all)."""
+    label = "[red]error[/red]" if kind == "error" else "[yellow]warning[/yellow]"
     per_file: dict[str, int] = {}
-    for failure in report.errors:
+    for failure in failures:
         path = failure.where.rsplit(":", 1)[0] if failure.where.rsplit(":", 1)[-1].isdigit() else failure.where
         per_file[path] = per_file.get(path, 0) + 1
         if per_file[path] <= ERRORS_PER_FILE:
-            err.print(f"[red]error[/red] {escape(str(failure))}")
+            err.print(f"{label} {escape(str(failure))}")
     for path, n in per_file.items():
         if n > ERRORS_PER_FILE:
-            err.print(f"[red]error[/red] {escape(path)}: {n - ERRORS_PER_FILE} more errors (see --json)")
+            err.print(f"{label} {escape(path)}: {n - ERRORS_PER_FILE} more {kind}s (see --json)")
+
+
+def _print_dissolved(merges: list[dict[str, Any]]) -> None:
+    """Say which user merges a command ended: one side no longer has any mention."""
+    for m in merges:
+        err.print(f"[yellow]note[/yellow] your merge of id:{m['merged_id']} {escape(m['merged'])} into "
+                  f"id:{m['kept_id']} {escape(m['kept'])} was dissolved: one side has no mentions any more")
 
 
 def _print_plan(plan: SyncPlan, brief: bool = False) -> None:
@@ -181,15 +257,19 @@ def _print_plan(plan: SyncPlan, brief: bool = False) -> None:
             out.print(f"  {mark} {escape(src)}")
     for failure in plan.errors:
         out.print(f"  [red]![/red] {escape(str(failure))}")
+    for warning in plan.warnings:
+        out.print(f"  [yellow]?[/yellow] {escape(str(warning))}")
 
 
 def _ingest_with_progress(g: KnowledgeGraph, paths: list[str], show: bool,
-                          plan: SyncPlan | None = None) -> IngestReport:
+                          plan: SyncPlan | None = None, follow_links: bool = False) -> IngestReport:
     """Ingest, or with a sync plan make the store match its folder, with a progress bar when shown."""
-    run = (lambda **kw: g.sync(paths[0], plan=plan, **kw)) if plan is not None else (
-        lambda **kw: g.ingest(paths, **kw))
+    run = (lambda **kw: g.sync(paths[0], plan=plan, follow_links=follow_links, **kw)) if plan is not None else (
+        lambda **kw: g.ingest(paths, follow_links=follow_links, **kw))
     if not show:
         return run()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = [TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("docs"),
                TextColumn("{task.fields[rates]}"), TimeElapsedColumn()]
     with Progress(*columns, console=err, transient=True) as bar:
@@ -203,7 +283,7 @@ def _ingest_with_progress(g: KnowledgeGraph, paths: list[str], show: bool,
 
 
 def _print_ingest(r: IngestReport, path: str) -> None:
-    t = Table(title=f"Ingested into {path}", show_header=False, title_justify="left")
+    t = Table(title=f"Ingested into {escape(path)}", show_header=False, title_justify="left")
     for k, v in [("documents", r.documents), ("replaced", r.replaced), ("skipped (unchanged)", r.skipped),
                  ("failed", len(r.errors)), ("chunks", r.chunks), ("mentions", r.mentions),
                  ("new entities", r.entities), ("new relations", r.relations),
@@ -216,41 +296,62 @@ def _print_ingest(r: IngestReport, path: str) -> None:
 @click.argument("documents", nargs=-1, required=True, metavar="DOC...")
 @db_option
 @click.option("--dry-run", is_flag=True, help="List the documents that would go and change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Delete several documents without showing them and asking first.")
 @json_option
 @click.pass_context
 @user_errors
-def delete(ctx: click.Context, documents: tuple[str, ...], db_path: str | None, dry_run: bool,
+def delete(ctx: click.Context, documents: tuple[str, ...], db_path: str | None, dry_run: bool, yes: bool,
            as_json: bool) -> None:
     """Delete documents by id (N or id:N), source path, folder or glob, with everything only they contributed.
 
-    Entities, aliases and relations nothing else supports go too, and links other documents had only because
-    of these are redone: the graph equals one built without them. If any DOC matches nothing, nothing is
-    deleted (exit code 1).
+    Paths and globs are relative to the current folder, as in a shell, and * never crosses a /: 'notes/*.md'
+    is the Markdown files directly in notes/, 'notes/**/*.md' those at any depth. When more than one document
+    matches, they are listed and the command asks before deleting (--yes skips the question). Entities,
+    aliases and relations nothing else supports go too, and links other documents had only because of these
+    are redone: the graph equals one built without them. If any DOC matches nothing, nothing is deleted
+    (exit code 1).
 
     Example:
 
         kg delete notes/old.md 'papers/2019-*.pdf' id:42
     """
     with open_graph(ctx, db_path) as g:
-        if dry_run:
+        if dry_run or (not yes and not as_json):
             chosen = g.find_documents(documents)
+        if dry_run:
             if as_json:
                 _emit_json([d.to_dict() for d in chosen])
             else:
-                out.print(f"[bold]would delete[/bold] {len(chosen)} documents")
-                for d in chosen:
-                    out.print(f"  - {d.id} {escape(d.source)}")
+                _print_doomed(chosen, "would delete")
             return
+        if not yes and not as_json and len(chosen) > 1:
+            _print_doomed(chosen, "will delete")
+            try:
+                agreed = click.confirm(f"Delete these {len(chosen)} documents?", err=True)
+            except click.exceptions.Abort as e:  # no answer (stdin closed), or Ctrl-C
+                if isinstance(e.__context__, KeyboardInterrupt):
+                    raise KeyboardInterrupt from None
+                agreed = False
+            if not agreed:
+                raise UserError(f"{len(chosen)} documents match; nothing was deleted. Check the list, then answer "
+                                "y, or run again with --yes")
         report = g.delete(documents)
     if as_json:
         _emit_json(report.to_dict())
         return
-    t = Table(title=f"Deleted from {g.path}", show_header=False, title_justify="left")
+    t = Table(title=f"Deleted from {escape(g.path)}", show_header=False, title_justify="left")
     for k, v in [("documents", len(report.documents)), ("chunks", report.chunks), ("mentions", report.mentions),
                  ("entities removed", report.entities), ("relations removed", report.relations),
                  ("re-linked documents", report.relinked), ("time", f"{report.seconds:.2f} s")]:
         t.add_row(k, str(v))
     out.print(t)
+    _print_dissolved(report.dissolved_merges)
+
+
+def _print_doomed(chosen: list[Any], what: str) -> None:
+    out.print(f"[bold]{what}[/bold] {len(chosen)} documents")
+    for d in chosen:
+        out.print(f"  - id:{d.id} {escape(d.source)}")
 
 
 @cli.group()
@@ -277,15 +378,16 @@ def kb_import(ctx: click.Context, file: str, db_path: str | None, as_json: bool)
         kg kb import wikidata_subset.jsonl
     """
     if not Path(file).is_file():
-        raise click.ClickException(f"{file}: cannot read knowledge base (no such file)")
+        raise UserError(f"{file}: cannot read knowledge base (no such file)")
     with open_graph(ctx, db_path, must_exist=False) as g:
         report = g.import_kb(file)
     if as_json:
         _emit_json(report.to_dict())
     else:
         out.print(f"knowledge base: {report.created} entities created, {report.updated} updated")
-    for e in report.errors:
-        err.print(f"[yellow]warning[/yellow] {escape(str(e))}")
+    _print_errors(report.errors)
+    if report.errors:
+        ctx.exit(1)
 
 
 # -- inspection -----------------------------------------------------------------------------------------------
@@ -306,7 +408,7 @@ def stats(ctx: click.Context, db_path: str | None, as_json: bool) -> None:
     if as_json:
         _emit_json(s.to_dict())
         return
-    t = Table(title=s.path, show_header=False, title_justify="left")
+    t = Table(title=escape(s.path), show_header=False, title_justify="left")
     for k, v in s.to_dict().items():
         if k != "path":
             t.add_row(k, str(v))
@@ -319,7 +421,8 @@ def stats(ctx: click.Context, db_path: str | None, as_json: bool) -> None:
 @click.pass_context
 @user_errors
 def docs(ctx: click.Context, db_path: str | None, as_json: bool) -> None:
-    """List the ingested documents.
+    """List the ingested documents, each with the source that kg delete takes (relative to the current folder
+    when it lies inside it), never shortened.
 
     Example:
 
@@ -330,11 +433,25 @@ def docs(ctx: click.Context, db_path: str | None, as_json: bool) -> None:
     if as_json:
         _emit_json([d.to_dict() for d in rows])
         return
-    t = Table("id", "title", "source", "chars", "chunks", "mentions", "about")
+    if not rows:
+        out.print("No documents.")
+        return
+    width = len(str(rows[-1].id)) + 3
     for d in rows:
-        t.add_row(str(d.id), escape(d.title), escape(d.source), str(d.chars), str(d.chunks), str(d.mentions),
-                  escape(d.about or ""))
-    out.print(t)
+        about = f" · about {escape(d.about)}" if d.about else ""
+        out.print(f"[bold]{f'id:{d.id}':<{width}}[/bold] {escape(d.title)}  [dim]{d.chars:,} chars · {d.chunks} "
+                  f"chunks · {d.mentions} mentions{about}[/dim]")
+        out.print(" " * (width + 1) + escape(_shown_source(d.source)), overflow="ignore", crop=False)
+
+
+def _shown_source(source: str) -> str:
+    """A stored source as a user would type it here: relative to the current folder when inside it."""
+    file, sep, record = source.partition("#")
+    try:
+        rel = os.path.relpath(file)
+    except ValueError:
+        return source
+    return (rel if not rel.startswith("..") else file) + sep + record
 
 
 @cli.command()
@@ -358,7 +475,7 @@ def entities(ctx: click.Context, type_: str | None, top: int | None, db_path: st
         return
     t = Table("id", "name", "type", "mentions", "docs", "kb")
     for e in rows:
-        t.add_row(str(e.id), escape(e.name), e.type, str(e.mentions), str(e.documents), e.kb_id or "")
+        t.add_row(str(e.id), escape(e.name), escape(e.type), str(e.mentions), str(e.documents), escape(e.kb_id or ""))
     out.print(t)
 
 
@@ -391,14 +508,15 @@ def _flat(text: str) -> str:
 
 
 def print_card(card: EntityCard, relations: int = 12) -> None:
-    kb = f"  kb:{card.kb_id}" if card.kb_id else ""
-    out.print(f"[bold]{escape(card.name)}[/bold]  ({card.type})  id:{card.id}{kb}  {card.mention_count} mentions")
+    kb = f"  kb:{escape(card.kb_id)}" if card.kb_id else ""
+    out.print(f"[bold]{escape(card.name)}[/bold]  ({escape(card.type)})  id:{card.id}{kb}  "
+              f"{card.mention_count} mentions")
     if card.description:
         out.print(f"  {escape(card.description)}")
     if card.aliases:
         out.print("[bold]aliases[/bold]  " + ", ".join(escape(a.alias) for a in card.aliases))
     if card.same_name:
-        others = ", ".join(f"id:{e.id} {escape(e.name)} ({e.type})" for e in card.same_name)
+        others = ", ".join(f"id:{e.id} {escape(e.name)} ({escape(e.type)})" for e in card.same_name)
         out.print(f"[bold]also named so[/bold]  {others}")
     if card.mentions:
         out.print("[bold]mentions[/bold]")
@@ -407,7 +525,7 @@ def print_card(card: EntityCard, relations: int = 12) -> None:
     if card.relations:
         out.print(f"[bold]relations[/bold] ({len(card.relations)})")
         for r in card.relations[:relations]:
-            out.print(f"  {escape(r.head)} —{r.predicate}→ {escape(r.tail)}  (weight {r.weight:g})")
+            out.print(f"  {escape(r.head)} —{escape(r.predicate)}→ {escape(r.tail)}  (weight {r.weight:g})")
             for ev in r.evidence[:1]:
                 out.print(f"      “{escape(_flat(ev.sentence))}”  [dim]{escape(ev.document)}[/dim]")
         if len(card.relations) > relations:
@@ -440,10 +558,10 @@ def neighbors(ctx: click.Context, name: str, hops: int, db_path: str | None, as_
 
 
 def _print_neighbors(h: Neighborhood) -> None:
-    t = Table("hops", "id", "name", "type", "via", title=f"{h.entity.name} ({h.entity.type}), {h.hops} hop(s)",
-              title_justify="left")
+    t = Table("hops", "id", "name", "type", "via", title_justify="left",
+              title=f"{escape(h.entity.name)} ({escape(h.entity.type)}), {h.hops} hop(s)")
     for n in h.neighbors:
-        t.add_row(str(n.hops), str(n.id), escape(n.name), n.type, n.via)
+        t.add_row(str(n.hops), str(n.id), escape(n.name), escape(n.type), escape(n.via))
     out.print(t)
 
 
@@ -469,16 +587,20 @@ def search(ctx: click.Context, query: str, k: int, mode: str, no_entities: bool,
 
         kg search "Where did Marie Curie study?" -k 5 --explain
     """
-    config = KGConfig.from_env()
+    if not query.strip():
+        raise click.UsageError("the query is empty: kg search \"QUESTION\"")
+    config = _config()
     if fusion:
         config.retrieve.fusion = fusion
     with open_graph(ctx, db_path, config) as g:
         report = g.search_report(query, k, mode, entities=not no_entities, dense=dense)
     if as_json:
         _emit_json({"query": query, "mode": mode, "seconds": round(report.seconds, 4),
+                    "unindexed_chunks": report.unindexed,
                     "query_entities": [asdict(q) for q in report.query_entities],
                     "results": [r.to_dict() for r in report.results]})
         return
+    _print_unindexed(report.unindexed)
     if report.query_entities:
         ents = ", ".join(f"{escape(q.name)} ({q.how}, {q.weight:.2f})" for q in report.query_entities[:8])
         out.print(f"[dim]query entities:[/dim] {ents}")
@@ -502,6 +624,12 @@ def search(ctx: click.Context, query: str, k: int, mode: str, no_entities: bool,
             if r.path:
                 out.print("   [dim]graph path:[/dim] " + " → ".join(escape(p.label) for p in r.path))
     out.print(f"[dim]{len(report.results)} results in {report.seconds * 1000:.0f} ms[/dim]")
+
+
+def _print_unindexed(n: int) -> None:
+    if n:
+        err.print(f"[yellow]note[/yellow] {n} chunks have no search vectors yet, so only the graph finds them; "
+                  "encode them with: kg index")
 
 
 @cli.command()
@@ -531,7 +659,9 @@ def ask(ctx: click.Context, question: str, llm: str | None, k: int, mode: str, n
 
         kg ask "Where did Marie Curie study?" --no-llm
     """
-    config = KGConfig.from_env()
+    if not question.strip():
+        raise click.UsageError("the question is empty: kg ask \"QUESTION\"")
+    config = _config()
     if context_tokens:
         config.answer.context_tokens = context_tokens
     if max_tokens:
@@ -540,9 +670,9 @@ def ask(ctx: click.Context, question: str, llm: str | None, k: int, mode: str, n
     fallback = not llm and not os.environ.get("KG_LLM")
     streamed: list[str] = []
 
-    def on_token(piece: str) -> None:
+    def on_token(piece: str) -> None:  # model output is untrusted text too: no control sequences
         streamed.append(piece)
-        sys.stdout.write(piece)
+        sys.stdout.write(safe(piece))
         sys.stdout.flush()
 
     with open_graph(ctx, db_path, config) as g:
@@ -569,7 +699,7 @@ def _print_sources(a: Answer) -> None:
     cited = {c.n for c in a.citations}
     out.print("\n[bold]Sources[/bold]")
     for s in a.sources:
-        where = f"{s.source} #{s.chunk_id}" if s.source else f"chunk {s.chunk_id}"
+        where = f"{_shown_source(s.source)} #{s.chunk_id}" if s.source else f"chunk {s.chunk_id}"
         what = "evidence sentence, " if s.kind == "evidence" else ""
         score = f"score {s.score:.3f}" if s.kind == "chunk" else "graph fact"
         line = f"[{s.n}] {escape(s.title)}  [dim]{escape(where)} ({what}{score}{', cut' if s.truncated else ''})[/dim]"
@@ -603,17 +733,17 @@ def export(ctx: click.Context, fmt: str, out_path: str, db_path: str | None, as_
     if as_json:
         _emit_json(info.to_dict())
     else:
-        out.print(f"wrote {info.path} ({info.format}): {info.nodes} entities, {info.edges} relations")
+        out.print(f"wrote {escape(info.path)} ({info.format}): {info.nodes} entities, {info.edges} relations")
 
 
 # -- curation -------------------------------------------------------------------------------------------------
 def _print_merge(m: MergeInfo) -> None:
     if m.action == "merge":
-        out.print(f"merged id:{m.merged.id} {escape(m.merged.name)} ({m.merged.type}) into "
-                  f"id:{m.kept.id} {escape(m.kept.name)} ({m.kept.type}): {m.mentions_moved} mentions, "
+        out.print(f"merged id:{m.merged.id} {escape(m.merged.name)} ({escape(m.merged.type)}) into "
+                  f"id:{m.kept.id} {escape(m.kept.name)} ({escape(m.kept.type)}): {m.mentions_moved} mentions, "
                   f"{m.aliases_moved} aliases moved. Undo with: kg unmerge id:{m.merged.id}")
     else:
-        out.print(f"split id:{m.merged.id} {escape(m.merged.name)} ({m.merged.type}) back out of "
+        out.print(f"split id:{m.merged.id} {escape(m.merged.name)} ({escape(m.merged.type)}) back out of "
                   f"id:{m.kept.id} {escape(m.kept.name)}: {m.mentions_moved} mentions, "
                   f"{m.aliases_moved} aliases restored")
 
@@ -679,6 +809,83 @@ def merges(ctx: click.Context, db_path: str | None, as_json: bool) -> None:
     out.print(t)
 
 
+# -- the store itself -----------------------------------------------------------------------------------------
+@cli.group("db")
+def db_group() -> None:
+    """The store's schema: which version it has, and upgrading it (thin shells over Alembic).
+
+    Example:
+
+        kg db current --db kg.db && kg db upgrade --db kg.db
+    """
+
+
+@db_group.command("current")
+@db_option
+@json_option
+@click.pass_context
+@user_errors
+def db_current(ctx: click.Context, db_path: str | None, as_json: bool) -> None:
+    """The store's schema revision, and whether this kg reads it as it is.
+
+    Example:
+
+        kg db current --db kg.db
+    """
+    from store.db import SCHEMA_HEAD
+
+    with open_graph(ctx, db_path) as g:
+        version = g.schema_version()
+    if as_json:
+        _emit_json({"path": str(g.path), "revision": version, "head": SCHEMA_HEAD, "current": version == SCHEMA_HEAD})
+    else:
+        state = "up to date" if version == SCHEMA_HEAD else f"needs kg db upgrade to {SCHEMA_HEAD}"
+        out.print(f"{escape(g.path)}: schema {version} ({state})")
+
+
+@db_group.command("upgrade")
+@db_option
+@json_option
+@click.pass_context
+@user_errors
+def db_upgrade(ctx: click.Context, db_path: str | None, as_json: bool) -> None:
+    """Create the store, or migrate it to this version's schema (ingest and kb import do it too).
+
+    Example:
+
+        kg db upgrade --db kg.db
+    """
+    with open_graph(ctx, db_path, must_exist=False) as g:
+        before, after = g.upgrade()
+    if as_json:
+        _emit_json({"path": str(g.path), "before": before, "after": after})
+    elif before == after:
+        out.print(f"{escape(g.path)}: schema {after}, already up to date")
+    else:
+        out.print(f"{escape(g.path)}: schema {before or '(new store)'} -> {after}")
+
+
+@cli.command("index")
+@db_option
+@click.option("--dense", is_flag=True, help="Also embed every chunk for the dense channel (kept current from then on).")
+@json_option
+@click.pass_context
+@user_errors
+def index_cmd(ctx: click.Context, db_path: str | None, dense: bool, as_json: bool) -> None:
+    """Encode the chunks and entities that have no search vectors yet (kg ingest does it as it goes).
+
+    Example:
+
+        kg index --db kg.db
+    """
+    with open_graph(ctx, db_path) as g:
+        done = g.index(dense=dense)
+    if as_json:
+        _emit_json(done)
+    else:
+        out.print(", ".join(f"{v} {k.replace('_', ' ')}" for k, v in done.items()) + " encoded")
+
+
 # -- benchmarks -----------------------------------------------------------------------------------------------
 @cli.group()
 def bench() -> None:
@@ -688,6 +895,25 @@ def bench() -> None:
 
         kg bench ingest ../shared/datasets/musique-100
     """
+
+
+@bench.command("cli")
+@click.option("--db", "db_path", metavar="FILE", default=None,
+              help="Time commands against this store (default: one built from the bundled sample).")
+@click.option("--repeat", type=click.IntRange(min=1), default=5, show_default=True, help="Cold runs per command.")
+@json_option
+@user_errors
+def bench_cli(db_path: str | None, repeat: int, as_json: bool) -> None:
+    """Seconds a fresh kg process takes for each command, against a bare Python start in the same run.
+
+    Example:
+
+        kg bench cli --repeat 5
+    """
+    from kg.bench.cli import print_cli_bench, run_cli_bench
+
+    result = run_cli_bench(db_path, repeat, progress=None if as_json else err)
+    _emit_json(result) if as_json else print_cli_bench(result, out)
 
 
 @bench.command("ingest")
@@ -837,15 +1063,29 @@ def _write_json(path: str | None, result: dict[str, Any]) -> None:
         try:
             Path(path).write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         except OSError as e:
-            raise KGError(f"{path}: cannot write ({e})") from None
+            raise UserError(f"{path}: cannot write ({e})") from None
 
 
 def main() -> None:
+    """Run the CLI: exit 0 on success, 1 on an error, 2 on a usage mistake, 130 on Ctrl-C."""
     try:
-        cli(prog_name="kg")
+        code = cli.main(prog_name="kg", standalone_mode=False)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except click.exceptions.Abort as e:  # a declined confirmation, or Ctrl-C at a prompt
+        if isinstance(e.__context__, KeyboardInterrupt):
+            err.print("\ninterrupted")
+            sys.exit(130)
+        err.print("aborted; nothing was changed")
+        sys.exit(1)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except BrokenPipeError:  # `kg docs | head`: the reader went away
+        sys.stderr.close()
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

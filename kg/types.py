@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+EXPORT_FORMATS = ("graphml", "gexf", "json")
+
 
 class _Dict:
     def to_dict(self) -> dict[str, Any]:
@@ -33,7 +35,11 @@ class IngestReport(_Dict):
     deleted: int = 0  # documents a sync removed because their files are gone
     seconds: float = 0.0
     errors: list[FileError] = field(default_factory=list)
+    # Files left out or read with a caveat, which do not fail the ingest: links out of a folder, devices and
+    # pipes inside one, parser warnings.
+    warnings: list[FileError] = field(default_factory=list)
     skipped_sources: list[str] = field(default_factory=list)
+    dissolved_merges: list[dict[str, Any]] = field(default_factory=list)  # user merges this command ended
 
     @property
     def ok(self) -> bool:
@@ -49,6 +55,7 @@ class DeleteReport(_Dict):
     relations: int = 0  # relations removed with them
     relinked: int = 0
     seconds: float = 0.0
+    dissolved_merges: list[dict[str, Any]] = field(default_factory=list)  # user merges this command ended
 
 
 @dataclass
@@ -60,6 +67,7 @@ class SyncPlan(_Dict):
     delete: list[str] = field(default_factory=list)
     unchanged: int = 0
     errors: list[FileError] = field(default_factory=list)
+    warnings: list[FileError] = field(default_factory=list)
 
 
 @dataclass

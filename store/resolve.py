@@ -13,10 +13,12 @@ User merges sit on top: ``local_entities.entity_id`` is the cluster's entity, wh
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 UNKNOWN = "MISC"
 # Types that spaCy's NER confuses with each other get partial credit; PERSON against a place gets almost none.
@@ -29,6 +31,7 @@ _PAIR = {
     frozenset({"work", "event"}): 0.6, frozenset({"work", "org"}): 0.5, frozenset({"event", "org"}): 0.4,
     frozenset({"person", "org"}): 0.25, frozenset({"person", "work"}): 0.25,
 }
+KB_TYPES = frozenset([*TYPE_GROUPS, UNKNOWN])  # the types a knowledge-base entity may have
 MIN_TYPE = 0.3  # below this, same-name entities of different types never share an entity
 
 
@@ -194,19 +197,24 @@ class Resolution:
     deleted: int = 0
 
 
-def resolve_blocks(conn: Connection, norms: Iterable[str], released: Iterable[int] = ()) -> Resolution:
+def resolve_blocks(conn: Connection, norms: Iterable[str], released: Mapping[int, str] | None = None) -> Resolution:
     """Re-cluster these blocks and bring entities, mentions, aliases and merges in line with the result.
 
     Entity rows are reused: each cluster keeps the entity most of its locals already had. An entity left
     without a cluster is deleted (unless it is a KB entity or has user aliases), and a user merge with it on
     either side is dissolved. Relations follow the mentions. ``released`` are entities whose locals were just
-    removed: they go too unless a cluster still has them.
+    removed (entity -> the block they were in): a new cluster of that block and a compatible type takes one
+    over, so an edited document keeps its entities and the user merges on them; the others go.
     """
     from store.merge import dissolve_merges, refresh_relations
 
     changed_locals: list[int] = []
     result = Resolution()
+    released = dict(released or {})
     gone: set[int] = set(released)
+    freed_in: dict[str, list[int]] = {}
+    for eid, norm in sorted(released.items()):
+        freed_in.setdefault(norm, []).append(eid)
     cur = raw_cursor(conn)
     norms = sorted(set(norms))
     blocks: dict[str, list[Local]] = {n: [] for n in norms}
@@ -223,7 +231,8 @@ def resolve_blocks(conn: Connection, norms: Iterable[str], released: Iterable[in
                 part).fetchall():
             kbs[norm].append(KBEntry(*row))
     kb_ids = {k.id for ks in kbs.values() for k in ks}
-    referenced = sorted({m.entity_id for b in blocks.values() for m in b if m.entity_id is not None} - kb_ids)
+    referenced = sorted(({m.entity_id for b in blocks.values() for m in b if m.entity_id is not None}
+                         | set(released)) - kb_ids)
     current: dict[int, tuple] = {}
     for part in batched(referenced):
         current.update((i, (n, t, d)) for i, n, t, d in cur.execute(
@@ -244,8 +253,10 @@ def resolve_blocks(conn: Connection, norms: Iterable[str], released: Iterable[in
             else:
                 votes = Counter(m.entity_id for m in c.members if m.entity_id in old and m.entity_id not in claimed)
                 attrs = (c.name, c.type, c.description)
-                if votes:
-                    eid = min(votes, key=lambda e: (-votes[e], e))
+                heir = next((e for e in freed_in.get(norm, []) if e in current and e not in claimed
+                             and type_compat(current[e][1], c.type) >= MIN_TYPE), None)
+                if votes or heir is not None:
+                    eid = min(votes, key=lambda e: (-votes[e], e)) if votes else heir  # type: ignore[assignment]
                     if current[eid] != attrs:
                         renames.append((*attrs, eid))
                 else:

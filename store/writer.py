@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import cast
 
 from sqlalchemy import Connection, Table, delete, select, update
@@ -152,13 +152,14 @@ def _recount(conn: Connection, relation_ids: set[int]) -> int:
     return gone
 
 
-def clear_extraction(conn: Connection, doc_id: int) -> tuple[set[str], set[int]]:
+def clear_extraction(conn: Connection, doc_id: int) -> tuple[set[str], dict[int, str]]:
     """Remove a document's local entities with their mentions, aliases and evidence (its chunks stay);
-    returns the blocks they were in and their entities, which the caller re-resolves."""
+    returns the blocks they were in and their entities (with the block of each), which the caller
+    re-resolves."""
     rows = conn.exec_driver_sql(
         "SELECT DISTINCT norm, entity_id FROM local_entities WHERE document_id = ?", (doc_id,)).all()
     norms = {n for n, _ in rows}
-    released = {e for _, e in rows if e is not None}
+    released = {e: n for n, e in sorted(rows) if e is not None}
     rels = {r for (r,) in conn.exec_driver_sql(
         "SELECT DISTINCT v.relation_id FROM relation_evidence v JOIN chunks c ON c.id = v.chunk_id "
         "WHERE c.document_id = ?", (doc_id,))}
@@ -175,7 +176,8 @@ def clear_extraction(conn: Connection, doc_id: int) -> tuple[set[str], set[int]]
 
 
 def write_extraction(conn: Connection, doc_id: int, chunk_ids: list[int], rec: DocumentRecord,
-                     also_resolve: Iterable[str] = (), released: Iterable[int] = ()) -> tuple[int, int, int]:
+                     also_resolve: Iterable[str] = (), released: Mapping[int, str] | None = None
+                     ) -> tuple[int, int, int]:
     """Insert a document's local entities, mentions, aliases and evidence, and link its locals across
     documents (with the blocks in ``also_resolve``). Returns (entities created, mentions, relations created)."""
     first_local = conn.exec_driver_sql("SELECT coalesce(max(id), 0) + 1 FROM local_entities").scalar_one()
@@ -231,7 +233,7 @@ def write_document(session: Session, rec: DocumentRecord, replaces: int | None =
     new to the store are queued for re-linking."""
     conn = session.connection()
     old_norms: set[str] = set()
-    released: set[int] = set()
+    released: dict[int, str] = {}
     vanished: list[str] = []
     if replaces is not None:
         old_norms, released, vanished = _remove_document(conn, replaces)
@@ -256,7 +258,7 @@ def write_document(session: Session, rec: DocumentRecord, replaces: int | None =
     return WriteResult(doc_id, new_entities, len(chunk_ids), n_mentions, n_relations)
 
 
-def _remove_document(conn: Connection, doc_id: int) -> tuple[set[str], set[int], list[str]]:
+def _remove_document(conn: Connection, doc_id: int) -> tuple[set[str], dict[int, str], list[str]]:
     """Delete a document's rows; returns its blocks, their entities, and the names no other document or KB
     entry has."""
     names = [n for (n,) in conn.exec_driver_sql("SELECT name FROM document_names WHERE document_id = ?", (doc_id,))]

@@ -327,14 +327,26 @@ def test_import_kb_reports_bad_lines_and_updates_on_reimport(tmp_path: Path, mak
         kg.import_kb(tmp_path / "absent.jsonl")
 
 
-def test_import_kb_same_id_twice_in_one_file_updates_it(tmp_path: Path, make_kg) -> None:
+def test_import_kb_same_id_twice_in_one_file_is_reported_and_the_first_kept(tmp_path: Path, make_kg) -> None:
     kg = make_kg()
     kb = write(tmp_path, "kb.jsonl", '{"id": "Q1", "name": "Alpha Beta"}\n{"id": "Q1", "name": "Alpha Gamma"}\n'
                                      '{"id": "Q9", "name": "!!!"}\n')
     report = kg.import_kb(kb)
-    assert (report.created, report.updated, report.errors) == (2, 1, [])
-    assert sorted(rows(kg.path, "SELECT kb_id, name FROM entities")) == [("Q1", "Alpha Gamma"), ("Q9", "!!!")]
-    assert rows(kg.path, "SELECT alias FROM aliases") == [("Alpha Gamma",)]
+    assert (report.created, report.updated) == (2, 0)
+    assert [(e.where, e.reason) for e in report.errors] == [
+        (f"{kb}:2", "skipped: repeated id 'Q1' (first on line 1)")]
+    assert sorted(rows(kg.path, "SELECT kb_id, name FROM entities")) == [("Q1", "Alpha Beta"), ("Q9", "!!!")]
+    assert rows(kg.path, "SELECT alias FROM aliases") == [("Alpha Beta",)]
+
+
+def test_import_kb_rejects_unknown_types(tmp_path: Path, make_kg) -> None:
+    kg = make_kg()
+    kb = write(tmp_path, "kb.jsonl", '{"id": "Q1", "name": "Alpha Beta", "type": "person"}\n'
+                                     '{"id": "Q2", "name": "Gamma", "type": "PLANET"}\n')
+    report = kg.import_kb(kb)
+    assert report.created == 1 and len(report.errors) == 1
+    assert report.errors[0].where == f"{kb}:2" and "unknown type 'PLANET'" in report.errors[0].reason
+    assert rows(kg.path, "SELECT kb_id, type FROM entities") == [("Q1", "PERSON")]
 
 
 def test_import_kb_string_aliases_are_not_split_into_characters(tmp_path: Path, make_kg) -> None:

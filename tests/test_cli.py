@@ -317,14 +317,15 @@ def test_kb_import_human_output_and_bad_lines(tmp_path: Path) -> None:
                                      '{"id": "Q64", "name": "Berlin", "type": "gpe"}\n')
     db = str(tmp_path / "kg.db")
     r = kg("kb", "import", str(kb), "--db", db)
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 1, r.output  # lines were skipped
     assert r.stdout.strip() == "knowledge base: 2 entities created, 0 updated"
-    warnings = [line for line in r.stderr.splitlines() if line.startswith("warning")]
-    assert len(warnings) == 2 and f"{kb}:2: skipped" in warnings[0] and f"{kb}:3: skipped" in warnings[1]
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error")]
+    assert len(errors) == 2 and f"{kb}:2: skipped" in errors[0] and f"{kb}:3: skipped" in errors[1]
     assert sorted(rows(db, "SELECT name, type, kb_id FROM entities")) == [("Berlin", "GPE", "Q64"),
                                                                          ("Paris", "GPE", "Q90")]
-    report = kg_json("kb", "import", str(kb), "--db", db)
-    assert (report["created"], report["updated"]) == (0, 2)
+    r = kg("kb", "import", str(kb), "--db", db, "--json")
+    report = json.loads(r.stdout)
+    assert r.exit_code == 1 and (report["created"], report["updated"]) == (0, 2)
     assert [e["where"] for e in report["errors"]] == [f"{kb}:2", f"{kb}:3"]
     only_bad = write(tmp_path, "bad.jsonl", "[1, 2]\n")
     assert_user_error(kg("kb", "import", str(only_bad), "--db", db), 1, str(only_bad), "no valid entity lines")
@@ -387,7 +388,8 @@ def test_every_leaf_command_is_covered_by_the_help_test() -> None:
     leaves = {p for p in _command_paths(cli) if p and not isinstance(_lookup(p), click.Group)}
     assert leaves == {("ingest",), ("kb", "import"), ("stats",), ("docs",), ("entities",), ("entity",),
                       ("neighbors",), ("search",), ("ask",), ("export",), ("merge",), ("unmerge",), ("merges",),
-                      ("delete",), ("bench", "ingest"),
+                      ("delete",), ("index",), ("db", "current"), ("db", "upgrade"), ("bench", "cli"),
+                      ("bench", "ingest"),
                       ("bench", "extract"), ("bench", "retrieval"), ("bench", "qa"), ("bench", "lifecycle")}
 
 
@@ -544,7 +546,7 @@ def test_search_explain_prints_word_pieces_entities_and_a_graph_path(sample: tup
 
 def test_search_user_mistakes_are_one_line_errors(sample: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     db = str(sample[0])
-    assert_user_error(kg("search", "   ", "--db", db), 1, "empty")
+    assert_user_error(kg("search", "   ", "--db", db), 2, "empty")
     assert_user_error(kg("search", "radium", "--db", str(tmp_path / "none.db")), 1, "does not exist")
     r = kg("search", "radium", "--mode", "psychic", "--db", db)
     assert r.exit_code == 2 and "Invalid value for '--mode'" in r.stderr

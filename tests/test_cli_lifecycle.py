@@ -55,7 +55,9 @@ def test_sync_needs_one_folder_and_dry_run_needs_sync(tmp_path: Path) -> None:
     corpus(folder)
     db = str(tmp_path / "kg.db")
     r = kg("ingest", "--sync", str(folder / "curie.md"), "--db", db)
-    assert r.exit_code == 2 and "--sync takes exactly one folder" in r.output
+    assert r.exit_code == 2 and "not a folder" in r.output
+    r = kg("ingest", "--sync", str(tmp_path / "missing"), "--db", db)
+    assert r.exit_code == 2 and "no such folder" in r.output and "missing" in r.output
     r = kg("ingest", str(folder), "--dry-run", "--db", db)
     assert r.exit_code == 2 and "--dry-run goes with --sync" in r.output
     assert not Path(db).exists()

@@ -220,6 +220,6 @@ def test_a_user_merge_survives_while_both_sides_exist(tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_database_is_a_clear_error_and_stays_untouched(tmp_path: Path) -> None:
     bogus = write(tmp_path, "notes.db", "these are my notes, not SQLite\n" * 100)
     before = bogus.read_bytes()
-    with pytest.raises(KGError, match="is not a kg database"):
+    with pytest.raises(KGError, match="is not a kg store"):
         KnowledgeGraph(bogus)
     assert bogus.read_bytes() == before
