@@ -122,7 +122,8 @@ class Alias(Base):
 
     __tablename__ = "aliases"
     __table_args__ = (Index("ix_aliases_entity_norm", "entity_id", "norm"),
-                      Index("ix_aliases_source_alias", "source", "alias"))
+                      Index("ix_aliases_source_alias", "source", "alias"),
+                      Index("ix_aliases_source_norm", "source", "norm"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"))
@@ -225,3 +226,39 @@ class EntityEmbedding(Base):
     encoder: Mapped[str] = mapped_column(String)
     text: Mapped[str] = mapped_column(String)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class IndexState(Base):
+    """One row: a counter that every change to the search index's inputs bumps (triggers, migration 0004), and
+    the generation of the persisted index built from the store."""
+
+    __tablename__ = "index_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    generation: Mapped[str | None] = mapped_column(String)
+
+
+class IndexChange(Base):
+    """A chunk (kind 1) or entity (kind 2) whose index data changed since the persisted index was built."""
+
+    __tablename__ = "index_changes"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    kind: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class LocalEntityCount(Base):
+    """How many document-local entities of a name block share a name, type, description and entity (triggers,
+    migration 0005): what re-clustering a block reads."""
+
+    __tablename__ = "local_entity_counts"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    norm: Mapped[str] = mapped_column(String, primary_key=True)
+    type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    entity_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0 for none
+    n: Mapped[int] = mapped_column(Integer)
