@@ -246,14 +246,18 @@ class Extractor:
             return
         if self.gazetteer is None:
             self.gazetteer = self._components["gazetteer"](self.config, self.ner, self.catalog)
-        wanted = {n for n in names if self.gazetteer.accepts(n)}
+        wanted = set(names)
         have = self.gazetteer.names
         self.gazetteer.remove(sorted(have - wanted))
-        self.gazetteer.add(sorted(wanted - have))
+        self.gazetteer.add(sorted(wanted - have))  # it skips the names it does not accept
 
     def add_names(self, names: Iterable[str]) -> None:
         if self.gazetteer is not None:
             self.gazetteer.add(list(names))
+
+    def remove_names(self, names: Iterable[str]) -> None:
+        if self.gazetteer is not None:
+            self.gazetteer.remove(list(names))
 
     def accepts_name(self, name: str) -> bool:
         return self.gazetteer is None or self.gazetteer.accepts(name)

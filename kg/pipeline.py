@@ -22,7 +22,7 @@ from kg.types import DeleteReport, FileError, IngestReport, SyncPlan
 from store import read
 from store.db import BatchWriter, Database
 from store.records import ChunkRecord, DocumentRecord
-from store.writer import delete_document, gazetteer_names, relink_document, write_document
+from store.writer import delete_document, gazetteer_names, known_names, relink_document, write_document
 
 Progress = Callable[[int, int], None]  # (documents done, chunks done)
 
@@ -120,23 +120,29 @@ def _skip(meta: str | dict | None) -> list[tuple[int, int]]:
     return skip_ranges(value.get("skip_spans")) if isinstance(value, dict) else []
 
 
-def relink_pending(db: Database, extractor: Extractor, batch: int = 200) -> int:
+def relink_pending(db: Database, extractor: Extractor, batch: int = 200, names_current: bool = False) -> int:
     """Re-link the queued documents whose links the gazetteer's current names would change; returns how many.
 
     Documents are queued, in the transaction that changed the names, when a name new to the store occurs in
     their text or a name they matched is gone. Most need nothing: checking costs a tokenizer pass, and only
-    the rest go through spaCy again, each replaced in a transaction of its own.
+    the rest go through spaCy again, each replaced in a transaction of its own. The extractor's names are
+    loaded from the store first, unless ``names_current`` says they are the store's already.
     """
     with db.read() as s:
-        queued = [i for (i,) in s.connection().exec_driver_sql("SELECT document_id FROM relink_queue ORDER BY 1")]
-        if not queued:
+        conn = s.connection()
+        if conn.exec_driver_sql("SELECT 1 FROM relink_queue LIMIT 1").first() is None:
             return 0
-        extractor.set_names(gazetteer_names(s.connection()))
-    relinked = 0
-    for i in range(0, len(queued), batch):
-        part = queued[i : i + batch]
+        if not names_current:
+            extractor.set_names(gazetteer_names(conn))
+    relinked, after = 0, 0
+    while True:
         with db.read() as s:
             conn = s.connection()
+            part = [i for (i,) in conn.exec_driver_sql(
+                "SELECT document_id FROM relink_queue WHERE document_id > ? ORDER BY 1 LIMIT ?", (after, batch))]
+            if not part:
+                return relinked
+            after = part[-1]
             chunks, mentions = _chunk_mentions(conn, part)
             docs = {d: (src, title, h, n, tne, _skip(meta)) for d, src, title, h, n, tne, meta in conn.exec_driver_sql(
                 f"SELECT id, source, title, content_hash, n_chars, title_names_entity, metadata FROM documents "
@@ -163,7 +169,6 @@ def relink_pending(db: Database, extractor: Extractor, batch: int = 200) -> int:
             with db.write() as s:
                 relink_document(s, ids[rec.source], rec)
             relinked += 1
-    return relinked
 
 
 class Ingestor:
@@ -174,8 +179,21 @@ class Ingestor:
         self.extractor = extractor
         self.chunker = chunker
 
-    def _sources(self, files: Iterable[Path], known: dict[str, tuple[int, str]],
-                 report: IngestReport) -> Iterator[SourceDoc]:
+    def _stored(self, source: str) -> tuple[int, str, list[str]] | None:
+        """The stored version of a source, looked up by its index: (document id, content hash, names)."""
+        with self.db.read() as s:
+            conn = s.connection()
+            row = conn.exec_driver_sql("SELECT id, content_hash FROM documents WHERE source = ?", (source,)).first()
+            if row is None:
+                return None
+            names = [n for (n,) in conn.exec_driver_sql("SELECT name FROM document_names WHERE document_id = ?",
+                                                        (row[0],))]
+        return row[0], row[1], names
+
+    def _sources(self, files: Iterable[Path], report: IngestReport,
+                 replacing: dict[str, tuple[int, list[str]]]) -> Iterator[SourceDoc]:
+        """Documents to extract, each looked up in the store as it comes (nothing corpus-sized is held); a
+        changed one goes into ``replacing`` with its stored id and names."""
         queued: set[str] = set()
         for path in files:
             for item in load(path):
@@ -186,10 +204,13 @@ class Ingestor:
                 source, text = item.metadata["source"], item.page_content
                 notes = item.metadata.pop("warnings", None) or []
                 h = content_hash(text)
-                if known.get(source, (None, None))[1] == h or source in queued:
+                old = None if source in queued else self._stored(source)
+                if source in queued or (old is not None and old[1] == h):
                     report.skipped += 1
                     report.skipped_sources.append(source)
                     continue
+                if old is not None:
+                    replacing[source] = (old[0], old[2])
                 report.warnings += [FileError(source, str(w)) for w in notes]
                 queued.add(source)
                 meta = {k: v for k, v in item.metadata.items() if k not in ("source", "title", "title_explicit")}
@@ -197,6 +218,14 @@ class Ingestor:
                                      n_chars=len(text), meta=meta, chunks=self.chunker.split(text))
                 yield SourceDoc(rec, title_names_entity=item.metadata["title_explicit"],
                                 skip=skip_ranges(meta.get("skip_spans")))
+
+    def _forget(self, names: list[str]) -> None:
+        """Drop from the gazetteer those of these names the store does not have: an index probe each, where
+        reloading every name would cost the whole store."""
+        if names:
+            with self.db.read() as s:
+                known = known_names(s.connection(), names)
+            self.extractor.remove_names(n for n in names if n not in known)
 
     def _files(self, paths: Iterable[str | Path], report: IngestReport, follow_links: bool = False) -> list[Path]:
         files: list[Path] = []
@@ -216,30 +245,30 @@ class Ingestor:
         if on_total:
             on_total(total)
         with self.db.read() as s:
-            known = read.document_index(s)
             self.extractor.set_names(gazetteer_names(s.connection()))
         self.extractor.ner.n_process_hint = total
         tick = _Ticker(progress)
         writer = _WriterThread(self.db, report, tick)
+        replacing: dict[str, tuple[int, list[str]]] = {}
         try:
-            for rec in self.extractor.run(self._sources(files, known, report), lambda n: tick(chunks=n)):
-                old = known.get(rec.source)
+            for rec in self.extractor.run(self._sources(files, report, replacing), lambda n: tick(chunks=n)):
+                old = replacing.pop(rec.source, None)
                 writer.put(rec, None if old is None else old[0])
                 self.extractor.add_names(rec.names)
                 if old is not None or writer.failed:
-                    # A replaced document's names may be gone, or a failed write's names never arrived: match
-                    # the rest against the names the store now has.
+                    # A replaced document's names may be gone, or a failed write's names never arrived: once the
+                    # writes are in, the rest are matched against the names the store now has.
                     writer.reset()
-                    with self.db.read() as s:
-                        self.extractor.set_names(gazetteer_names(s.connection()))
+                    self._forget((old[1] if old else []) + writer.take_failed())
         finally:
             writer.close()
+        self._forget(writer.take_failed())
         if writer.any_failed and writer.written:
             # Documents extracted after a failed write may match that write's names: check them again.
             with self.db.write() as s:
                 s.connection().exec_driver_sql("INSERT OR IGNORE INTO relink_queue (document_id) VALUES (?)",
                                                [(d,) for d in writer.written])
-        report.relinked = relink_pending(self.db, self.extractor)
+        report.relinked = relink_pending(self.db, self.extractor, names_current=True)
         report.seconds = round(time.perf_counter() - t0, 3)
         return report
 
@@ -341,6 +370,7 @@ class _WriterThread:
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.failed = False  # a write failed since the last reset
         self.any_failed = False
+        self._failed_names: list[str] = []
         self.written: list[int] = []
         self.error: BaseException | None = None
         self._docs = self._chunks = 0
@@ -364,6 +394,11 @@ class _WriterThread:
         if self.error is not None:
             raise RuntimeError("the writer thread stopped") from self.error
         self.failed = False
+
+    def take_failed(self) -> list[str]:
+        """The names of the records whose writes failed since the last call (after ``reset`` or ``close``)."""
+        names, self._failed_names = self._failed_names, []
+        return names
 
     def close(self) -> None:
         if self._thread.is_alive():
@@ -406,6 +441,7 @@ class _WriterThread:
         except (SQLAlchemyError, ValueError, KeyError) as e:
             self.report.errors.append(FileError(rec.source, f"not stored, nothing written ({type(e).__name__}: {e})"))
             self.failed = self.any_failed = True
+            self._failed_names += rec.names
             return
         self.written.append(result.document_id)
         r = self.report

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Connection, or_, select, update
+from sqlalchemy.orm import Session
 
-from store.resolve import repoint
-from store.schema import Alias, Document, Entity, Mention, MergeLog, Relation, RelationEvidence, _now
+from store.resolve import batched, raw_cursor, repoint
+from store.schema import Alias, Document, Entity, Mention, MergeLog, _now
 from store.writer import relation_key, upsert_relations
 
 
@@ -18,26 +17,31 @@ class MergeError(ValueError):
     """A merge or unmerge that cannot be done as asked."""
 
 
-def refresh_relations(conn: Connection, entity_ids: list[int]) -> None:
-    """Re-point evidence touching these entities to the relation their mentions now imply, then re-weigh."""
-    ev, rel = cast(Table, RelationEvidence.__table__), cast(Table, Relation.__table__)
-    hm, tm = aliased(Mention), aliased(Mention)
-    touching = select(rel.c.id).where(or_(rel.c.head_id.in_(entity_ids), rel.c.tail_id.in_(entity_ids)))
-    rows = conn.execute(
-        select(ev.c.id, ev.c.relation_id, hm.entity_id, tm.entity_id, ev.c.predicate)
-        .join(hm, hm.id == ev.c.head_mention_id)
-        .join(tm, tm.id == ev.c.tail_mention_id)
-        .where(or_(hm.entity_id.in_(entity_ids), tm.entity_id.in_(entity_ids), ev.c.relation_id.in_(touching)))
-    ).all()
-    keyed = [(ev_id, old, relation_key(h, t, p)) for ev_id, old, h, t, p in rows]
-    ids, _ = upsert_relations(conn, Counter({k: 0 for _, _, k in keyed}))
-    moves = [{"i": ev_id, "r": ids[k]} for ev_id, old, k in keyed if ids[k] != old]
-    if moves:
-        conn.execute(update(ev).where(ev.c.id == bindparam("i")).values(relation_id=bindparam("r")), moves)
-    touched = {old for _, old, _ in keyed} | set(ids.values())
-    counts = select(func.count()).where(ev.c.relation_id == rel.c.id).scalar_subquery()
-    conn.execute(update(rel).where(rel.c.id.in_(touched)).values(weight=counts))
-    conn.execute(delete(rel).where(rel.c.id.in_(touched), rel.c.weight == 0))
+def rekey_evidence(conn: Connection, mention_ids: list[int]) -> None:
+    """File the evidence of these (moved) mentions under the relation their entities now imply. A relation's
+    weight stays its number of evidence rows, adjusted by what moved, and one left with none goes."""
+    cur = raw_cursor(conn)
+    rows: dict[int, tuple] = {}
+    for part in batched(sorted(set(mention_ids))):
+        marks = ",".join("?" * len(part))
+        for side in ("head_mention_id", "tail_mention_id"):
+            rows.update((r[0], r[1:]) for r in cur.execute(
+                f"SELECT v.id, v.relation_id, h.entity_id, t.entity_id, v.predicate FROM relation_evidence v "
+                f"JOIN mentions h ON h.id = v.head_mention_id JOIN mentions t ON t.id = v.tail_mention_id "
+                f"WHERE v.{side} IN ({marks})", part).fetchall())
+    keyed = {ev: (old, relation_key(h, t, p)) for ev, (old, h, t, p) in rows.items()}
+    ids, _ = upsert_relations(conn, Counter({k: 0 for _, k in keyed.values()}))
+    delta: Counter[int] = Counter()
+    moves = []
+    for ev, (old, k) in sorted(keyed.items()):
+        if ids[k] != old:
+            moves.append((ids[k], ev))
+            delta[old] -= 1
+            delta[ids[k]] += 1
+    cur.executemany("UPDATE relation_evidence SET relation_id = ? WHERE id = ?", moves)
+    cur.executemany("UPDATE relations SET weight = weight + ? WHERE id = ?", [(d, r) for r, d in delta.items() if d])
+    for part in batched(sorted(r for r, d in delta.items() if d < 0)):
+        cur.execute(f"DELETE FROM relations WHERE id IN ({','.join('?' * len(part))}) AND weight = 0", part)
 
 
 def _descendants(conn: Connection, entity_id: int) -> list[int]:
@@ -77,9 +81,8 @@ def merge(session: Session, keep: Entity, other: Entity) -> MergeLog:
     }
     other.merged_into_id = keep.id
     session.flush()
-    repoint(conn, _locals_of(conn, _descendants(conn, other.id)))
+    rekey_evidence(conn, repoint(conn, _locals_of(conn, _descendants(conn, other.id))))
     conn.execute(update(Alias).where(Alias.entity_id == other.id, Alias.local_id.is_(None)).values(entity_id=keep.id))
-    refresh_relations(conn, [keep.id, other.id])
     log = MergeLog(action="merge", kept_id=keep.id, merged_id=other.id, kept_name=keep.name,
                    merged_name=other.name, moved=moved, undone=False)
     session.add(log)
@@ -101,7 +104,7 @@ def _split(conn: Connection, log_moved: dict, kept: int, back: int) -> None:
     conn.execute(update(Entity).where(Entity.id == back).values(merged_into_id=None))
     conn.execute(update(Alias).where(Alias.id.in_(log_moved.get("aliases", [])), Alias.entity_id == kept,
                                      Alias.local_id.is_(None)).values(entity_id=back))
-    repoint(conn, _locals_of(conn, _descendants(conn, back)))
+    rekey_evidence(conn, repoint(conn, _locals_of(conn, _descendants(conn, back))))
 
 
 def unmerge(session: Session, entity: Entity) -> MergeLog:
@@ -112,7 +115,6 @@ def unmerge(session: Session, entity: Entity) -> MergeLog:
     conn = session.connection()
     back, kept = log.merged_id, log.kept_id
     _split(conn, log.moved, kept, back)
-    refresh_relations(conn, [kept, back])
     log.undone = True
     undo = MergeLog(action="unmerge", kept_id=kept, merged_id=back, kept_name=log.kept_name,
                     merged_name=log.merged_name, moved=log.moved, undone=False)

@@ -5,6 +5,8 @@ names normalise alike form a block; ``clusters`` splits a block by type group an
 cluster is one entity, attached to a KB entity when one goes by that name with a compatible type. Nothing here
 depends on the order documents arrived in, so adding, deleting or replacing a document and re-resolving the
 blocks it touched gives the graph a from-scratch build of the same documents would have; only row ids differ.
+A block is read grouped (one row per name, type, description and entity, with a count) and only the locals
+whose entity changes are touched, so a document that mentions a common name costs what a rare one does.
 
 User merges sit on top: ``local_entities.entity_id`` is the cluster's entity, while mentions, aliases and
 ``documents.about_entity_id`` carry the entity it resolves to after following ``merged_into_id``.
@@ -49,6 +51,9 @@ def type_compat(a: str, b: str) -> float:
 
 @dataclass(frozen=True)
 class Local:
+    """``n`` document-local entities alike in name, type, description and entity: the store reads a block grouped,
+    so its cost follows the block's variety, not its size."""
+
     id: int
     document_id: int
     name: str
@@ -56,6 +61,7 @@ class Local:
     description: str | None
     is_title: bool
     entity_id: int | None
+    n: int = 1
 
 
 @dataclass
@@ -64,13 +70,22 @@ class Cluster:
     members: list[Local] = field(default_factory=list)
 
     @property
+    def size(self) -> int:
+        return sum(m.n for m in self.members)
+
+    @property
     def name(self) -> str:
-        counts = Counter(m.name for m in self.members)
+        counts: Counter[str] = Counter()
+        for m in self.members:
+            counts[m.name] += m.n
         return min(counts, key=lambda n: (-counts[n], n))
 
     @property
     def type(self) -> str:
-        counts = Counter(m.type for m in self.members if m.type != UNKNOWN)
+        counts: Counter[str] = Counter()
+        for m in self.members:
+            if m.type != UNKNOWN:
+                counts[m.type] += m.n
         return min(counts, key=lambda t: (-counts[t], t)) if counts else UNKNOWN
 
     @property
@@ -78,7 +93,7 @@ class Cluster:
         return self.key[1] or None
 
     def rank(self) -> tuple[int, tuple[str, str]]:
-        return -len(self.members), self.key
+        return -self.size, self.key
 
 
 def clusters(block: Iterable[Local]) -> list[Cluster]:
@@ -166,11 +181,11 @@ def effective_map(conn: Connection, entity_ids: set[int]) -> dict[int, int]:
     return out
 
 
-def repoint(conn: Connection, local_ids: Iterable[int]) -> set[int]:
+def repoint(conn: Connection, local_ids: Iterable[int]) -> list[int]:
     """Give the mentions, aliases and "about" link of these locals the entity their cluster resolves to.
-    Returns the entities whose mentions changed (before and after), for ``refresh_relations``."""
+    Returns the mentions that moved, whose evidence ``rekey_evidence`` re-files."""
     ids = sorted(set(local_ids))
-    touched: set[int] = set()
+    moved: list[int] = []
     cur = raw_cursor(conn)
     for part in batched(ids):
         marks = ",".join("?" * len(part))
@@ -178,23 +193,53 @@ def repoint(conn: Connection, local_ids: Iterable[int]) -> set[int]:
                            part).fetchall()
         target = effective_map(conn, {e for _, e, _, _ in rows if e is not None})
         want = {lid: target[e] for lid, e, _, _ in rows if e is not None}
-        for lid, have in cur.execute(f"SELECT DISTINCT local_id, entity_id FROM mentions WHERE local_id IN ({marks})",
-                                     part).fetchall():
-            if lid in want and want[lid] != have:
-                touched.update((have, want[lid]))
+        moves = [(want[lid], mid) for mid, lid, have in cur.execute(
+            f"SELECT id, local_id, entity_id FROM mentions WHERE local_id IN ({marks})", part).fetchall()
+            if lid in want and want[lid] != have]
+        cur.executemany("UPDATE mentions SET entity_id = ? WHERE id = ?", moves)
+        moved += [mid for _, mid in moves]
         pairs = [(t, lid, t) for lid, t in want.items()]
-        cur.executemany("UPDATE mentions SET entity_id = ? WHERE local_id = ? AND entity_id != ?", pairs)
         cur.executemany("UPDATE aliases SET entity_id = ? WHERE local_id = ? AND entity_id != ?", pairs)
-        cur.executemany("UPDATE documents SET about_entity_id = ? WHERE id = ?",
-                        [(want[lid], doc) for lid, e, is_title, doc in rows if is_title and e is not None])
-    return touched
+        cur.executemany("UPDATE documents SET about_entity_id = ? WHERE id = ? AND about_entity_id IS NOT ?",
+                        [(want[lid], doc, want[lid]) for lid, e, is_title, doc in rows if is_title and e is not None])
+    return moved
 
 
 @dataclass
 class Resolution:
-    touched: set[int] = field(default_factory=set)  # entities whose mentions changed
     created: int = 0
     deleted: int = 0
+
+
+# Counts of alike locals per block, kept by triggers in the transaction that changes ``local_entities``
+# (migration 0005): with them a block costs its variety to read, not its size.
+_COUNTED = "SELECT norm, type, description, name, entity_id, n FROM local_entity_counts WHERE norm IN ({})"
+
+
+def _read_blocks(cur, norms: list[str]) -> tuple[dict[str, list[Local]], dict[str, list[KBEntry]]]:  # type: ignore[no-untyped-def]
+    """Each block's locals, grouped (one row per name, type, description and entity), and its KB entities."""
+    blocks: dict[str, list[Local]] = {n: [] for n in norms}
+    kbs: dict[str, list[KBEntry]] = {n: [] for n in norms}
+    for part in batched(norms):
+        marks = ",".join("?" * len(part))
+        for norm, typ, desc, name, eid, n in cur.execute(_COUNTED.format(marks), part):
+            blocks[norm].append(Local(0, 0, name, typ, desc or None, False, eid or None, n))
+        for norm, *row in cur.execute(
+                "SELECT DISTINCT a.norm, e.id, e.kb_id, e.type, e.description FROM aliases a JOIN entities e "
+                f"ON e.id = a.entity_id WHERE a.norm IN ({marks}) AND a.source = 'kb' AND e.kb_id IS NOT NULL",
+                part).fetchall():
+            kbs[norm].append(KBEntry(*row))
+    return blocks, kbs
+
+
+def _members(cur, norm: str, group: Local) -> list[int]:  # type: ignore[no-untyped-def]
+    """The ids of the locals a group stands for, found through their entity: only groups that move are read."""
+    same = "entity_id IS NULL" if group.entity_id is None else "entity_id = ?"
+    key = () if group.entity_id is None else (group.entity_id,)
+    return [i for (i,) in cur.execute(
+        f"SELECT id FROM local_entities INDEXED BY ix_local_entities_entity_id WHERE {same} AND norm = ? "
+        "AND type = ? AND coalesce(description, '') = ? AND name = ?",
+        (*key, norm, group.type, group.description or "", group.name)).fetchall()]
 
 
 def resolve_blocks(conn: Connection, norms: Iterable[str], released: Mapping[int, str] | None = None) -> Resolution:
@@ -206,7 +251,7 @@ def resolve_blocks(conn: Connection, norms: Iterable[str], released: Mapping[int
     removed (entity -> the block they were in): a new cluster of that block and a compatible type takes one
     over, so an edited document keeps its entities and the user merges on them; the others go.
     """
-    from store.merge import dissolve_merges, refresh_relations
+    from store.merge import dissolve_merges, rekey_evidence
 
     changed_locals: list[int] = []
     result = Resolution()
@@ -217,19 +262,7 @@ def resolve_blocks(conn: Connection, norms: Iterable[str], released: Mapping[int
         freed_in.setdefault(norm, []).append(eid)
     cur = raw_cursor(conn)
     norms = sorted(set(norms))
-    blocks: dict[str, list[Local]] = {n: [] for n in norms}
-    kbs: dict[str, list[KBEntry]] = {n: [] for n in norms}
-    for part in batched(norms):
-        marks = ",".join("?" * len(part))
-        for norm, *row in cur.execute(
-                "SELECT norm, id, document_id, name, type, description, is_title, entity_id FROM local_entities "
-                f"WHERE norm IN ({marks})", part).fetchall():
-            blocks[norm].append(Local(*row))
-        for norm, *row in cur.execute(
-                "SELECT DISTINCT a.norm, e.id, e.kb_id, e.type, e.description FROM aliases a JOIN entities e "
-                f"ON e.id = a.entity_id WHERE a.norm IN ({marks}) AND a.source = 'kb' AND e.kb_id IS NOT NULL",
-                part).fetchall():
-            kbs[norm].append(KBEntry(*row))
+    blocks, kbs = _read_blocks(cur, norms)
     kb_ids = {k.id for ks in kbs.values() for k in ks}
     referenced = sorted(({m.entity_id for b in blocks.values() for m in b if m.entity_id is not None}
                          | set(released)) - kb_ids)
@@ -251,7 +284,10 @@ def resolve_blocks(conn: Connection, norms: Iterable[str], released: Mapping[int
             if k is not None:
                 eid = k.id
             else:
-                votes = Counter(m.entity_id for m in c.members if m.entity_id in old and m.entity_id not in claimed)
+                votes: Counter[int] = Counter()
+                for m in c.members:
+                    if m.entity_id in old and m.entity_id not in claimed:
+                        votes[m.entity_id] += m.n
                 attrs = (c.name, c.type, c.description)
                 heir = next((e for e in freed_in.get(norm, []) if e in current and e not in claimed
                              and type_compat(current[e][1], c.type) >= MIN_TYPE), None)
@@ -265,8 +301,9 @@ def resolve_blocks(conn: Connection, norms: Iterable[str], released: Mapping[int
                 claimed.add(eid)
             for m in c.members:
                 if m.entity_id != eid:
-                    moves.append((eid, m.id))
-                    changed_locals.append(m.id)
+                    ids = _members(cur, norm, m)
+                    moves += [(eid, i) for i in ids]
+                    changed_locals += ids
         gone |= old - claimed
         gone -= claimed
     result.created = len(inserts)
@@ -278,9 +315,7 @@ def resolve_blocks(conn: Connection, norms: Iterable[str], released: Mapping[int
     if freed:
         changed_locals += [lid for (lid,) in conn.exec_driver_sql(
             f"SELECT id FROM local_entities WHERE entity_id IN ({','.join('?' * len(freed))})", tuple(freed))]
-    touched = repoint(conn, changed_locals) | gone
-    if touched:
-        refresh_relations(conn, sorted(touched))
+    rekey_evidence(conn, repoint(conn, changed_locals))
     for eid in sorted(gone):
         keep = conn.exec_driver_sql(
             "SELECT kb_id IS NOT NULL OR EXISTS (SELECT 1 FROM aliases WHERE entity_id = ? AND source = 'user') "
@@ -290,6 +325,4 @@ def resolve_blocks(conn: Connection, norms: Iterable[str], released: Mapping[int
             conn.exec_driver_sql("UPDATE documents SET about_entity_id = NULL WHERE about_entity_id = ?", (eid,))
             conn.exec_driver_sql("DELETE FROM entities WHERE id = ?", (eid,))
             result.deleted += 1
-    result.touched = touched
     return result
-

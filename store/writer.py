@@ -92,7 +92,7 @@ def upsert_relations(conn: Connection, counts: Counter[tuple[int, int, str]], id
                              for i, (h, t, p) in zip(new_ids, missing)])
     ids.update(zip(missing, new_ids))
     fresh = set(missing)
-    existing = [(counts[k], ids[k]) for k in keys if k not in fresh]
+    existing = [(counts[k], ids[k]) for k in keys if k not in fresh and counts[k]]
     if existing:
         conn.exec_driver_sql("UPDATE relations SET weight = weight + ? WHERE id = ?", existing)
     return ids, len(missing)
@@ -104,19 +104,20 @@ def _marks(n: int) -> str:
 
 def gazetteer_names(conn: Connection) -> list[str]:
     """Every name some document's NER found, and every KB name and alias: what the gazetteer matches."""
-    return [n for (n,) in conn.exec_driver_sql(
-        "SELECT name FROM document_names UNION SELECT alias FROM aliases WHERE source = 'kb'")]
+    return [n for (n,) in raw_cursor(conn).execute(
+        "SELECT name FROM document_names UNION SELECT alias FROM aliases WHERE source = 'kb'").fetchall()]
 
 
-def _known_names(conn: Connection, names: list[str], besides: int | None) -> set[str]:
+def known_names(conn: Connection, names: list[str], besides: int | None = None) -> set[str]:
+    """The names another document or a KB entry has: an index probe each, however many documents share one."""
     known: set[str] = set()
-    for batch in batched(names, 400):
-        part = tuple(batch)
-        known.update(n for (n,) in conn.exec_driver_sql(
-            f"SELECT name FROM document_names WHERE name IN ({_marks(len(part))}) AND document_id != ?",
+    cur = raw_cursor(conn)
+    for part in batched(sorted(set(names)), 400):
+        known.update(n for (n,) in cur.execute(
+            f"WITH q(name) AS (VALUES {','.join(['(?)'] * len(part))}) SELECT name FROM q WHERE EXISTS "
+            "(SELECT 1 FROM document_names d WHERE d.name = q.name AND d.document_id != ?) OR EXISTS "
+            "(SELECT 1 FROM aliases a WHERE a.source = 'kb' AND a.alias = q.name)",
             (*part, -1 if besides is None else besides)))
-        known.update(n for (n,) in conn.exec_driver_sql(
-            f"SELECT alias FROM aliases WHERE alias IN ({_marks(len(part))}) AND source = 'kb'", part))
     return known
 
 
@@ -139,17 +140,13 @@ def enqueue_documents_with(conn: Connection, names: Iterable[str], besides: int 
     return queued
 
 
-def _recount(conn: Connection, relation_ids: set[int]) -> int:
-    """Re-weigh relations from their evidence and drop those left without any; returns how many went."""
-    gone = 0
-    for batch in batched(sorted(relation_ids)):
-        part = tuple(batch)
-        conn.exec_driver_sql(
-            f"UPDATE relations SET weight = (SELECT count(*) FROM relation_evidence v WHERE v.relation_id = "
-            f"relations.id) WHERE id IN ({_marks(len(part))})", part)
-        gone += conn.exec_driver_sql(f"DELETE FROM relations WHERE id IN ({_marks(len(part))}) AND weight = 0",
-                                     part).rowcount
-    return gone
+def _unweigh(conn: Connection, removed: list[tuple[int, int]]) -> None:
+    """Take removed evidence (relation id, rows) off the relations' weights and drop those left without any. A
+    weight is its relation's number of evidence rows, so nothing needs counting again."""
+    cur = raw_cursor(conn)
+    cur.executemany("UPDATE relations SET weight = weight - ? WHERE id = ?", [(n, r) for r, n in removed])
+    for part in batched(sorted(r for r, _ in removed)):
+        cur.execute(f"DELETE FROM relations WHERE id IN ({_marks(len(part))}) AND weight = 0", part)
 
 
 def clear_extraction(conn: Connection, doc_id: int) -> tuple[set[str], dict[int, str]]:
@@ -160,9 +157,9 @@ def clear_extraction(conn: Connection, doc_id: int) -> tuple[set[str], dict[int,
         "SELECT DISTINCT norm, entity_id FROM local_entities WHERE document_id = ?", (doc_id,)).all()
     norms = {n for n, _ in rows}
     released = {e: n for n, e in sorted(rows) if e is not None}
-    rels = {r for (r,) in conn.exec_driver_sql(
-        "SELECT DISTINCT v.relation_id FROM relation_evidence v JOIN chunks c ON c.id = v.chunk_id "
-        "WHERE c.document_id = ?", (doc_id,))}
+    rels = [(r, n) for r, n in conn.exec_driver_sql(
+        "SELECT v.relation_id, count(*) FROM relation_evidence v JOIN chunks c ON c.id = v.chunk_id "
+        "WHERE c.document_id = ? GROUP BY v.relation_id", (doc_id,))]
     conn.exec_driver_sql("DELETE FROM relation_evidence WHERE chunk_id IN "
                          "(SELECT id FROM chunks WHERE document_id = ?)", (doc_id,))
     conn.exec_driver_sql("DELETE FROM aliases WHERE chunk_id IN (SELECT id FROM chunks WHERE document_id = ?)",
@@ -171,7 +168,7 @@ def clear_extraction(conn: Connection, doc_id: int) -> tuple[set[str], dict[int,
                          (doc_id,))
     conn.exec_driver_sql("UPDATE documents SET about_entity_id = NULL WHERE id = ?", (doc_id,))
     conn.exec_driver_sql("DELETE FROM local_entities WHERE document_id = ?", (doc_id,))
-    _recount(conn, rels)
+    _unweigh(conn, rels)
     return norms, released
 
 
@@ -251,7 +248,7 @@ def write_document(session: Session, rec: DocumentRecord, replaces: int | None =
         conn.exec_driver_sql("INSERT INTO document_names (document_id, name) VALUES (?, ?)",
                              [(doc_id, n) for n in names])
     new_entities, n_mentions, n_relations = write_extraction(conn, doc_id, chunk_ids, rec, old_norms, released)
-    known = _known_names(conn, names, doc_id)
+    known = known_names(conn, names, doc_id)
     fresh = [n for n in names if n not in known]
     enqueue_documents_with(conn, fresh, besides=doc_id)
     enqueue_documents_with(conn, [n for n in vanished if n not in names])
@@ -264,7 +261,7 @@ def _remove_document(conn: Connection, doc_id: int) -> tuple[set[str], dict[int,
     names = [n for (n,) in conn.exec_driver_sql("SELECT name FROM document_names WHERE document_id = ?", (doc_id,))]
     norms, released = clear_extraction(conn, doc_id)
     conn.exec_driver_sql("DELETE FROM documents WHERE id = ?", (doc_id,))
-    known = _known_names(conn, names, None)
+    known = known_names(conn, names, None)
     return norms, released, [n for n in names if n not in known]
 
 
