@@ -291,6 +291,7 @@ class KnowledgeGraph:
             if index:  # also encodes what an interrupted earlier run left unencoded
                 t0 = time.perf_counter()
                 self._encode()
+                self.retriever.compact()
                 report.seconds = round(report.seconds + time.perf_counter() - t0, 3)
             report.dissolved_merges = self._dissolved_since(mark)
         self._invalidate()
@@ -429,13 +430,16 @@ class KnowledgeGraph:
             raise KGError(str(e)) from None
 
     @_user_facing
-    def index(self, dense: bool | None = None) -> dict[str, int]:
+    def index(self, dense: bool | None = None, compact: bool = False) -> dict[str, int]:
         """Encode what the store has no current vectors for (new chunks and entities); ``ingest`` calls it.
-        ``dense=True`` also embeds every chunk for the dense channel, and keeps that current from then on."""
+        ``dense=True`` also embeds every chunk for the dense channel, and keeps that current from then on.
+        Then the persisted search index takes in the store's changes once they are a large enough share of it
+        (or at once with ``compact``); ``done["compacted"]`` says whether it did."""
         if dense:
             self.config.retrieve.dense = True
         with self._writing():
             done = self._encode()
+            done["compacted"] = int(self.retriever.compact(force=compact))
         self._invalidate()
         return done
 
@@ -634,7 +638,7 @@ class KnowledgeGraph:
             docs = read.documents_of(s, eid)
             return EntityCard(
                 id=e.id, name=e.name, type=e.type, description=e.description, kb_id=e.kb_id,
-                mention_count=read.mention_counts(s).get(eid, 0),
+                mention_count=read.mention_counts_of(s, [eid]).get(eid, 0),
                 aliases=[AliasInfo(*a) for a in read.aliases_of(s, eid)],
                 mentions=[MentionInfo(sf, lab, src, round(conf, 3), title, cid, _snippet(text, a, b))
                           for sf, lab, src, conf, text, a, b, title, cid in read.mentions_of(s, eid, mentions)],
@@ -654,29 +658,22 @@ class KnowledgeGraph:
             return entity_graph(s)
 
     @_user_facing
-    def neighbors(self, name: str, hops: int = 1) -> Neighborhood:
-        """Entities within ``hops`` relation edges, in either direction."""
+    def neighbors(self, name: str, hops: int = 1, limit: int | None = None) -> Neighborhood:
+        """Entities within ``hops`` relation edges, in either direction, nearest first; the cost follows the
+        neighbourhood, not the graph. ``limit`` caps how many entities come back."""
         if hops < 1:
             raise KGError("--hops must be at least 1")
-        import networkx as nx
-
         eid = self._one(name)
-        g = self.graph()
-        und = g.to_undirected(as_view=True)
-        dist = nx.single_source_shortest_path_length(und, eid, cutoff=hops)
-        paths = nx.single_source_shortest_path(und, eid, cutoff=hops)
-        out = []
-        for n, d in sorted(dist.items(), key=lambda x: (x[1], -g.nodes[x[0]]["mentions"])):
-            if n == eid:
-                continue
-            prev = paths[n][-2]
-            data = g.get_edge_data(prev, n) or g.get_edge_data(n, prev) or {}
-            via = max(data.values(), key=lambda x: x["weight"])["predicate"] if data else ""
-            out.append(Neighbor(n, g.nodes[n]["name"], g.nodes[n]["type"], d, via))
-        sub = g.subgraph(dist.keys())
-        edges = sorted(((g.nodes[h]["name"], k, g.nodes[t]["name"], d["weight"])
-                        for h, t, k, d in sub.edges(keys=True, data=True)), key=lambda x: -x[3])
-        return Neighborhood(self._summary(eid), hops, out, edges)
+        with self.db.read() as s:
+            found, edges = read.neighborhood(s, eid, hops, limit)
+            info = {i: (n, t) for i, n, t in s.execute(
+                select(Entity.id, Entity.name, Entity.type).where(Entity.id.in_(list(found))))}
+            counts = read.mention_counts_of(s, found)
+        out = [Neighbor(n, info[n][0], info[n][1], d, via)
+               for n, (d, via) in sorted(found.items(), key=lambda x: (x[1][0], -counts.get(x[0], 0), x[0]))
+               if n != eid]
+        named = sorted(((info[h][0], p, info[t][0], w) for h, p, t, w in edges), key=lambda x: -x[3])
+        return Neighborhood(self._summary(eid), hops, out, named)
 
     @_user_facing
     def export(self, path: str | Path, format: str = "graphml") -> ExportInfo:

@@ -868,10 +868,11 @@ def db_upgrade(ctx: click.Context, db_path: str | None, as_json: bool) -> None:
 @cli.command("index")
 @db_option
 @click.option("--dense", is_flag=True, help="Also embed every chunk for the dense channel (kept current from then on).")
+@click.option("--compact", is_flag=True, help="Rewrite the persisted index now, with every pending change folded in.")
 @json_option
 @click.pass_context
 @user_errors
-def index_cmd(ctx: click.Context, db_path: str | None, dense: bool, as_json: bool) -> None:
+def index_cmd(ctx: click.Context, db_path: str | None, dense: bool, compact: bool, as_json: bool) -> None:
     """Encode the chunks and entities that have no search vectors yet (kg ingest does it as it goes).
 
     Example:
@@ -879,11 +880,13 @@ def index_cmd(ctx: click.Context, db_path: str | None, dense: bool, as_json: boo
         kg index --db kg.db
     """
     with open_graph(ctx, db_path) as g:
-        done = g.index(dense=dense)
+        done = g.index(dense=dense, compact=compact)
     if as_json:
         _emit_json(done)
     else:
-        out.print(", ".join(f"{v} {k.replace('_', ' ')}" for k, v in done.items()) + " encoded")
+        compacted = done.pop("compacted", 0)
+        out.print(", ".join(f"{v} {k.replace('_', ' ')}" for k, v in done.items()) + " encoded"
+                  + ("; the persisted index was rewritten" if compacted else ""))
 
 
 # -- benchmarks -----------------------------------------------------------------------------------------------
@@ -1056,6 +1059,52 @@ def bench_lifecycle(dataset: str, limit: int | None, seed: int, deletes: int, no
                                  processes=processes, progress=None if as_json else err)
     _write_json(out_path, result)
     _emit_json(result) if as_json else print_lifecycle_bench(result, out)
+
+
+@bench.command("scale")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.option("--sizes", default="10000,30000,100000", show_default=True,
+              help="Corpus sizes in passages, comma-separated.")
+@click.option("--base-limit", type=click.IntRange(min=1), default=None,
+              help="Copy only the first N passages of corpus.jsonl.")
+@click.option("--processes", type=click.IntRange(min=1), default=2, show_default=True,
+              help="spaCy worker processes, for both the ingest and the bare NER pass.")
+@click.option("--keep", "keep", metavar="DIR", default=None,
+              help="Keep the corpora and stores here; a later run reuses a corpus it finds there.")
+@click.option("--queries", type=click.IntRange(min=1), default=None, help="Only the first N queries.")
+@click.option("--deletes", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Single documents replaced and deleted at each size.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write the JSON result to this file.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write a PNG with one log-log panel per figure (needs matplotlib: kg-rag[bench]).")
+@json_option
+@user_errors
+def bench_scale(dataset: str, sizes: str, base_limit: int | None, processes: int, keep: str | None,
+                queries: int | None, deletes: int, out_path: str | None, plot_path: str | None,
+                as_json: bool) -> None:
+    """Ingest, search, delete and disk figures at growing corpus sizes, and the growth exponent of each.
+
+    DATASET is a folder with corpus.jsonl and queries.jsonl; each size copies its passages with fresh names.
+    Progress goes to stderr; --out is rewritten after each size, so a long run keeps what it measured.
+
+    Example:
+
+        kg bench scale ../shared/datasets/musique-100 --sizes 10000,30000,100000 --plot scale.png
+    """
+    from kg.bench.scale import plot_scale_bench, print_scale_bench, run_scale_bench
+    try:
+        wanted = [int(x) for x in sizes.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{sizes!r}: give passage counts separated by commas, e.g. 2000,6000",
+                                 param_hint="--sizes") from None
+    result = run_scale_bench(dataset, wanted, base_limit=base_limit, processes=processes, keep=keep,
+                             queries=queries, deletes=deletes, progress=err,
+                             on_size=lambda partial: _write_json(out_path, partial))
+    _write_json(out_path, result)
+    if plot_path:
+        plot_scale_bench(result, plot_path)
+    _emit_json(result) if as_json else print_scale_bench(result, out)
 
 
 def _write_json(path: str | None, result: dict[str, Any]) -> None:

@@ -15,30 +15,6 @@ import scipy.sparse as sp
 from retrieve.config import GraphConfig
 
 
-def synonym_edges(vectors: np.ndarray | None, threshold: float, per_entity: int, block: int = 1024) -> sp.csr_matrix:
-    """Symmetric edges between entities whose (normalised) name embeddings have cosine >= ``threshold``, at most
-    ``per_entity`` from each: 'Cassel' and 'Kassel', 'Ibsen' and 'Henrik Ibsen', as HippoRAG links synonyms."""
-    if vectors is None or len(vectors) < 2 or per_entity <= 0:
-        m = 0 if vectors is None else len(vectors)
-        return sp.csr_matrix((m, m), dtype=np.float32)
-    m = len(vectors)
-    k = min(per_entity + 1, m)
-    rows, cols, vals = [], [], []
-    for start in range(0, m, block):
-        sims = vectors[start : start + block] @ vectors.T
-        idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        best = np.take_along_axis(sims, idx, axis=1)
-        r = np.repeat(np.arange(start, start + len(sims)), k)
-        c, v = idx.ravel(), best.ravel()
-        keep = (v >= threshold) & (c != r)
-        rows.append(r[keep])
-        cols.append(c[keep])
-        vals.append(v[keep])
-    syn = sp.csr_matrix((np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
-                        shape=(m, m))
-    return syn.maximum(syn.T).tocsr()
-
-
 def adjacency(chunk_entity: sp.spmatrix, relations: sp.spmatrix, relation_weight: float,
               synonyms: sp.spmatrix | None = None, synonym_weight: float = 1.0) -> sp.csr_matrix:
     """The symmetric weighted adjacency of the bipartite chunk-entity graph plus relation and synonym edges."""

@@ -16,6 +16,7 @@ from spacy.language import Language
 
 from extract.catalog import EntityCatalog
 from extract.normalize import normalize
+from retrieve.catalog_index import CatalogIndex
 from retrieve.config import QueryConfig
 from retrieve.index import Index
 
@@ -34,7 +35,8 @@ class QueryEntity:
 
 
 class QueryAnalyzer:
-    def __init__(self, nlp: Language, catalog: EntityCatalog, index: Index, config: QueryConfig | None = None):
+    def __init__(self, nlp: Language, catalog: EntityCatalog | CatalogIndex, index: Index,
+                 config: QueryConfig | None = None):
         self.nlp, self.catalog, self.index = nlp, catalog, index
         self.config = config or QueryConfig()
         self._idf = index.entity_idf()

@@ -18,10 +18,12 @@ from scipy.sparse.csgraph import dijkstra
 
 from extract.catalog import EntityCatalog
 from extract.ner import load_pipeline
+from retrieve import persist
+from retrieve.catalog_index import CatalogIndex, build_catalog, overlay_catalog
 from retrieve.config import MODES, RetrieverConfig
 from retrieve.dense import DenseEncoder
 from retrieve.fusion import rrf, top_k, weighted_sum
-from retrieve.graph import LocalPageRank, adjacency, personalized_pagerank, synonym_edges, transition
+from retrieve.graph import LocalPageRank, adjacency, personalized_pagerank, transition
 from retrieve.index import Index, chunk_text
 from retrieve.query import QueryAnalyzer, QueryEntity
 from retrieve.sparse import SparseVec, SpladeEncoder
@@ -80,6 +82,9 @@ class SearchReport:
     unindexed: int = 0  # chunks with no word-piece vector yet: searched by the graph only, until indexed
 
 
+CATALOG_FILE = "catalog.sqlite"
+
+
 class NoDenseIndex(ValueError):
     """A dense search on a store whose chunks were never embedded."""
 
@@ -117,6 +122,9 @@ class Retriever:
         self.config.check()
         self._index: Index | None = None
         self._analyzer: QueryAnalyzer | None = None
+        self._base: persist.Parts | None = None  # the persisted (or built) parts that changes are applied to
+        self._base_key: tuple | None = None
+        self._source = "built"
         self._lock = threading.Lock()
 
     # -- models -----------------------------------------------------------------------------------------------
@@ -197,30 +205,96 @@ class Retriever:
         return len(todo)
 
     # -- the index --------------------------------------------------------------------------------------------
+    def _encoders(self) -> persist.Encoders:
+        return persist.Encoders(self.splade.identity, self.splade.vocab_size, self.dense.identity,
+                                self.dense.identity)
+
+    def _parts(self, conn: Any, generation: str | None) -> tuple[persist.Parts, str]:
+        """The persisted parts when they belong to this store and these encoders, else a build in memory
+        (kept for later refreshes); then the store's pending changes applied."""
+        enc, cfg = self._encoders(), self.config
+        folder = persist.index_dir(self.db.path)
+        if self._base is None or self._base_key != (generation, vars(enc)):
+            files = persist.read_files(folder) if generation and str(self.db.path) != ":memory:" else None
+            if files is not None and files.meta.get("generation") == generation and vars(files.encoders) == vars(enc):
+                self._base, source = files, "files"
+            else:
+                self._base, source = persist.build(conn, enc, cfg.entity_weights, cfg.graph.synonym_similarity,
+                                                   cfg.graph.synonyms_per_entity), "built"
+            self._base_key, self._source = (generation, vars(enc)), source
+        chunks, entities = persist.pending_changes(conn)
+        parts = persist.apply_changes(conn, self._base, chunks, entities, cfg.entity_weights,
+                                      cfg.graph.synonym_similarity, cfg.graph.synonyms_per_entity)
+        return parts, self._source
+
     def _current(self) -> tuple[Index, QueryAnalyzer]:
-        """The index for the store as it is now; rebuilt when the store changed. Never writes: chunks that
+        """The index for the store as it is now. A new process memory-maps the persisted index and re-reads
+        only what changed since it was written; a store change costs what changed. Never writes: chunks that
         have no vectors yet count in ``Index.extras["unindexed"]`` (``sync`` encodes them)."""
         with self._lock:
             with self.db.read() as s:
-                sig = vstore.signature(s)
-            if self._index is None or self._index.signature != sig or self._analyzer is None:
-                cfg = self.config
-                index = Index.build(self.db, self.splade.identity, self.splade.vocab_size, self.dense.identity,
-                                    self.dense.identity, cfg.entity_weights)
-                g = cfg.graph
-                syn = synonym_edges(index.entity_vectors, g.synonym_similarity, g.synonyms_per_entity)
-                adj = adjacency(index.matrix[:, index.vocab_size:], index.relations, g.relation_weight, syn,
-                                g.synonym_weight)
-                index.extras["rows"] = index.matrix.tocsr()
+                conn = s.connection()
+                version, generation = persist.state(conn)
+                sig = (version, generation, self.splade.identity, self.dense.identity)
+                if self._index is not None and self._index.signature == sig and self._analyzer is not None:
+                    return self._index, self._analyzer
+                cfg, g = self.config, self.config.graph
+                parts, source = self._parts(conn, generation)
+                index = Index.from_parts(parts, sig)
+                adj = adjacency(index.matrix[:, index.vocab_size:], index.relations, g.relation_weight,
+                                index.synonyms, g.synonym_weight)
                 index.extras["adjacency"] = adj
                 index.extras["transition"] = transition(adj)
                 index.extras["push"] = LocalPageRank(adj)
-                with self.db.read() as s:
-                    index.extras["unindexed"] = vstore.count_without(s, ChunkVector, self.splade.identity)
-                    catalog = EntityCatalog.from_rows(*read.catalog_rows(s))
-                self._index = index
-                self._analyzer = QueryAnalyzer(self.nlp, catalog, index, cfg.query)
+                index.extras["source"] = source
+                index.extras["unindexed"] = vstore.count_without(s, ChunkVector, self.splade.identity)
+                catalog = self._catalog(s, source)
+            self._index = index
+            self._analyzer = QueryAnalyzer(self.nlp, catalog, index, cfg.query)
             return self._index, self._analyzer
+
+    def _catalog(self, session: Any, source: str) -> CatalogIndex:
+        """Query-time linking: the persisted catalog file less the entities changed since, plus those read
+        from the store; without files, a catalog of the whole store in memory."""
+        path = persist.index_dir(self.db.path) / CATALOG_FILE
+        if source == "files" and path.exists():
+            raw = persist.raw_connection(session.connection())
+            _, changed = persist.pending_changes(raw)
+            return CatalogIndex(path, overlay_catalog(raw, changed.tolist()), frozenset(changed.tolist()))
+        return CatalogIndex(None, overlay=EntityCatalog.from_rows(*read.catalog_rows(session)))
+
+    def compact(self, threshold: float = 0.05, force: bool = False) -> bool:
+        """Fold the store's pending changes into new index files when they pass ``threshold`` of the index (or
+        the files are missing, stale or of other encoders); returns whether it wrote. Writers only, under the
+        store's writer lock."""
+        if str(self.db.path) == ":memory:":
+            return False
+        cfg, enc = self.config, self._encoders()
+        folder = persist.index_dir(self.db.path)
+        with self.db.read() as s:
+            conn = s.connection()
+            version, generation = persist.state(conn)
+            files = persist.read_files(folder) if generation else None
+            valid = (files is not None and files.meta.get("generation") == generation
+                     and vars(files.encoders) == vars(enc))
+            chunks, entities = persist.pending_changes(conn)
+            if valid and not force and persist.waste(files, chunks, entities) < threshold:  # type: ignore[arg-type]
+                return False
+            g = cfg.graph
+            if valid:
+                parts = persist.apply_changes(conn, files, chunks, entities,  # type: ignore[arg-type]
+                                              cfg.entity_weights, g.synonym_similarity, g.synonyms_per_entity)
+            else:
+                parts = persist.build(conn, enc, cfg.entity_weights, g.synonym_similarity, g.synonyms_per_entity)
+            new = persist.new_generation()
+            raw = persist.raw_connection(conn)
+            persist.write_files(parts, folder, new, version,
+                                extra=lambda tmp: build_catalog(raw, tmp / CATALOG_FILE))
+        with self.db.write() as s:
+            s.connection().exec_driver_sql("UPDATE index_state SET generation = ? WHERE id = 1", (new,))
+            s.connection().exec_driver_sql("DELETE FROM index_changes")
+        self._base = None
+        return True
 
     # -- search -----------------------------------------------------------------------------------------------
     def search(self, query: str, k: int = 8, mode: str = "hybrid", *, entities: bool = True,
@@ -304,7 +378,7 @@ class Retriever:
         V = index.vocab_size
         paths = self._paths(index, top, qents, rows) if seeds is not None and qents else {}
         by_col = {V + q.column: q for q in qents}
-        rows_m: sp.csr_matrix = index.extras["rows"][top]
+        rows_m: sp.csr_matrix = index.rows[top]
         sub = rows_m[:, cols].toarray() if len(cols) else np.zeros((len(top), 0), np.float32)
         ents = rows_m[:, V:].tocsr()
         out: list[SearchResult] = []

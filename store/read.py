@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session, aliased
 
@@ -85,12 +87,58 @@ def entities(session: Session, type: str | None = None, top: int | None = None) 
     return [tuple(r) for r in session.execute(q)]
 
 
+def mention_counts_of(session: Session, ids: Iterable[int]) -> dict[int, int]:
+    """Mentions of just these entities (an index lookup each, not a scan of every mention)."""
+    wanted = sorted(set(ids))
+    out: dict[int, int] = {}
+    for i in range(0, len(wanted), 500):
+        part = wanted[i : i + 500]
+        out.update((e, n) for e, n in session.execute(
+            select(Mention.entity_id, func.count()).where(Mention.entity_id.in_(part)).group_by(Mention.entity_id)))
+    return out
+
+
 def entity_ids_by_norm(session: Session, norm: str) -> list[int]:
     """Live entities with this normalised alias, most mentioned first."""
-    counts = mention_counts(session)
     ids = set(session.scalars(select(Alias.entity_id).where(Alias.norm == norm)))
     live = set(session.scalars(select(Entity.id).where(Entity.id.in_(ids), LIVE)))
-    return sorted(live, key=lambda i: -counts.get(i, 0))
+    counts = mention_counts_of(session, live)
+    return sorted(live, key=lambda i: (-counts.get(i, 0), i))
+
+
+def neighborhood(session: Session, entity_id: int, hops: int, limit: int | None = None
+                 ) -> tuple[dict[int, tuple[int, str]], list[tuple[int, str, int, float]]]:
+    """Entities within ``hops`` relation edges (either direction), found breadth-first with one indexed query
+    per hop: {entity id: (hops, predicate of the strongest edge that reached it)}, and the relations among them
+    (head, predicate, tail, weight). ``limit`` caps the entities, nearest and most connected first."""
+    found: dict[int, tuple[int, str]] = {entity_id: (0, "")}
+    frontier = [entity_id]
+    for hop in range(1, hops + 1):
+        best: dict[int, tuple[float, str]] = {}
+        for i in range(0, len(frontier), 400):
+            part = frontier[i : i + 400]
+            for h, t, p, w in session.execute(
+                    select(Relation.head_id, Relation.tail_id, Relation.predicate, Relation.weight)
+                    .where(Relation.head_id != Relation.tail_id)
+                    .where((Relation.head_id.in_(part)) | (Relation.tail_id.in_(part)))):
+                for other in (h, t):
+                    if other not in found and (other not in best or w > best[other][0]):
+                        best[other] = (float(w), p)
+        live = set(session.scalars(select(Entity.id).where(Entity.id.in_(list(best)), LIVE))) if best else set()
+        frontier = sorted(e for e in best if e in live)
+        if limit is not None:
+            frontier = sorted(frontier, key=lambda e: -best[e][0])[: max(0, limit - len(found) + 1)]
+        found.update((e, (hop, best[e][1])) for e in frontier)
+        if not frontier:
+            break
+    ids = sorted(found)
+    edges = []
+    for i in range(0, len(ids), 400):
+        part = ids[i : i + 400]
+        edges += [(h, p, t, float(w)) for h, t, p, w in session.execute(
+            select(Relation.head_id, Relation.tail_id, Relation.predicate, Relation.weight)
+            .where(Relation.head_id != Relation.tail_id, Relation.head_id.in_(part), Relation.tail_id.in_(ids)))]
+    return found, edges
 
 
 def entity_names(session: Session) -> list[tuple[int, str]]:

@@ -136,15 +136,6 @@ def relation_edges(session: Session) -> list[tuple[int, int, float]]:
     return [(h, t, float(w)) for h, t, w in session.execute(q)]
 
 
-def signature(session: Session) -> tuple:
-    """Changes whenever anything the index is built from changes: row counts and highest ids of its inputs."""
-    parts = [f"(SELECT count(*) FROM {t})" for t in ("chunks", "mentions", "entities", "merge_log", "relations",
-                                                    "chunk_vectors", "chunk_embeddings", "entity_embeddings")]
-    parts += [f"(SELECT coalesce(max(id), 0) FROM {t})" for t in ("chunks", "mentions", "entities", "merge_log")]
-    parts += ["(SELECT coalesce(sum(weight), 0) FROM relations)",
-              "(SELECT coalesce(sum(merged_into_id), 0) FROM entities)"]
-    return tuple(session.connection().exec_driver_sql("SELECT " + ", ".join(parts)).one())
-
 
 def existing(session: Session, table: str, ids: list[int]) -> set[int]:
     """Which of these row ids ``table`` (chunks or entities) still has."""

@@ -16,6 +16,7 @@ import pytest
 from conftest import rows, write
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from index_checks import assert_parts_equal, parts_now
 
 from kg.api import KGError, KnowledgeGraph
 from store.fingerprint import differences, fingerprint
@@ -92,6 +93,8 @@ def run_lifecycle(n_docs: int, seed: int, tmp: Path) -> None:
             write(folder, n, make_text(seeds[n], variant=rnd.randint(1, 9)))
             kg.ingest([folder / n])
         live = state(kg)
+        incremental, built, _ = parts_now(kg)  # the persisted index plus pending changes, against a build
+        assert_parts_equal(incremental, built)
     assert_same(live, build_from_scratch(folder, tmp / "scratch.db"))
 
 

@@ -15,8 +15,9 @@ import torch
 from conftest import rows, write
 
 from kg.api import KGConfig, KGError, KnowledgeGraph
+from retrieve import persist
 from retrieve.fusion import normalised, rrf, top_k, weighted_sum
-from retrieve.graph import GraphConfig, adjacency, personalized_pagerank, synonym_edges, transition
+from retrieve.graph import GraphConfig, adjacency, personalized_pagerank, transition
 from retrieve.index import chunk_text
 from retrieve.retriever import log_scaled
 from retrieve.sparse import SparseVec, SpladeEncoder
@@ -91,7 +92,7 @@ def test_every_chunk_has_a_stored_vector_and_every_entity_an_embedding(sample_kg
     assert rows(db, "SELECT count(*) FROM chunk_embeddings") == [(0,)]  # the dense channel is off by default
     live = rows(db, "SELECT count(*) FROM entities WHERE merged_into_id IS NULL")
     assert live == rows(db, "SELECT count(*) FROM entity_embeddings")
-    assert sample_kg.index() == {"chunk_vectors": 0, "chunk_embeddings": 0, "entity_embeddings": 0}
+    assert sample_kg.index() == {"chunk_vectors": 0, "chunk_embeddings": 0, "entity_embeddings": 0, "compacted": 0}
 
 
 def test_entity_dimensions_sit_after_the_word_pieces(sample_kg: KnowledgeGraph) -> None:
@@ -174,12 +175,20 @@ def test_pagerank_matches_networkx() -> None:
     assert np.allclose(ours, [theirs[i] for i in range(7)], atol=1e-5)
 
 
-def test_synonym_edges_join_near_identical_names_only() -> None:
-    v = np.array([[1, 0, 0], [0.99, 0.14, 0], [0, 0, 1]], dtype=np.float32)
+def test_synonyms_join_near_identical_names_that_share_a_rare_word_only() -> None:
+    names = ["Henrik Ibsen", "Ibsen", "Oslo", "Ibsen Prize", "Kassel"]
+    v = np.array([[1, 0, 0], [0.99, 0.14, 0], [0, 0, 1], [0.98, 0.2, 0], [0.995, 0.1, 0]], dtype=np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    syn = synonym_edges(v, threshold=0.9, per_entity=5).toarray()
-    assert syn[0, 1] > 0.9 and syn[1, 0] == syn[0, 1]
-    assert syn[0, 2] == 0 and syn[2].sum() == 0 and np.all(np.diag(syn) == 0)
+    slots = np.arange(len(names))
+    tokens, _ = persist._token_matrix([persist.name_tokens(n) for n in names], slots, len(names))
+    live = np.ones(len(names), bool)
+    syn = persist.synonym_lists(v, tokens, live, slots, threshold=0.9, per_entity=1).toarray()
+    assert syn[0].nonzero()[0].tolist() == [1] and syn[1].nonzero()[0].tolist() == [3]  # the nearest only
+    assert syn[0, 1] > 0.9
+    assert syn[4].sum() == 0 and syn[:, 4].sum() == 0  # 'Kassel' is close in the vectors but shares no word
+    assert syn[2].sum() == 0 and np.all(np.diag(syn) == 0)
+    live[1] = False
+    assert persist.synonym_lists(v, tokens, live, slots, 0.9, 1).toarray()[0, 1] == 0  # dead entities share nothing
 
 
 def test_log_scale_keeps_far_chunks_in_play_and_drops_the_floor() -> None:
