@@ -132,6 +132,18 @@ def test_renaming_functions() -> None:
     assert fresh_word("Curie", 1)[0].isupper() and fresh_word("Curie", 1)[1:].islower()
 
 
+def test_acronyms_get_fresh_names_in_as_many_copies_as_100000_passages_need() -> None:
+    # there are few fresh acronyms of three letters: an acronym grows a letter instead of looking for a free
+    # one for ever
+    words = [a + b + c for a in "ABCD" for b in "NOP" for c in "XYZ"] + ["Ada", "Curie"]
+    maps = word_maps(words, 60, set(words))
+    fresh = [w for m in maps[1:] for w in m.values()]
+    assert len(fresh) == 59 * len(words) and len(set(map(str.lower, fresh))) == len(fresh)
+    assert all(m[w].isupper() and 3 <= len(m[w]) <= 5 for m in maps[1:] for w in words[:-2])
+    assert all(len(m["ANX"]) == 3 for m in maps[1:3])  # the length is kept while there is room
+    assert all(m["Ada"][0].isupper() and m["Ada"][1:].islower() for m in maps[1:])
+
+
 def test_sizes_mistakes_name_the_fix(tmp_path: Path) -> None:
     r = kg("bench", "scale", str(MUSIQUE), "--sizes", "2000,lots")
     assert r.exit_code == 2 and "--sizes" in r.output and "separated by commas" in r.output

@@ -75,7 +75,8 @@ DELETES = 5  # single documents replaced and deleted at each size
 EDIT = " A later revision of this passage adds one more sentence."
 MODES = ("sparse", "graph", "hybrid")
 WARM_UP_QUERY = "Who founded the company that built the first bridge in the capital?"
-VERSION = 1  # of the corpus layout: a kept corpus of another version is rebuilt
+GROW = 4  # failed salts before a fresh word grows a letter
+VERSION = 2  # of the corpus layout: a kept corpus of another version is rebuilt
 
 # The figures of one size, in table order: JSON key, label, format.
 FIGURES: tuple[tuple[str, str, str], ...] = (
@@ -137,12 +138,14 @@ def renameable_words(rows: list[dict[str, Any]], names: Iterable[str]) -> list[s
 
 def fresh_word(word: str, copy: int, salt: int = 0) -> str:
     """A pronounceable word for ``word`` in ``copy``, as many syllables as its length suggests; an acronym
-    gets an acronym of the same length."""
-    h = hashlib.blake2b(f"{copy}\x00{word}\x00{salt}".encode(), digest_size=12).digest()
-    syllables = min(4, max(2, len(word) // 3))
+    gets an acronym of the same length, one letter longer for every ``GROW`` salts: there are few fresh
+    acronyms of three letters, and the copies of 100,000 passages use them all up."""
+    h = hashlib.blake2b(f"{copy}\x00{word}\x00{salt}".encode(), digest_size=48).digest()
+    length = len(word) + salt // GROW
+    syllables = min(16, max(2, -(-length // 2))) if word.isupper() else min(4, max(2, len(word) // 3))
     made = "".join(ONSETS[h[3 * i] % len(ONSETS)] + VOWELS[h[3 * i + 1] % len(VOWELS)] +
                    CODAS[h[3 * i + 2] % len(CODAS)] for i in range(syllables))
-    return made[: len(word)].upper() if word.isupper() else made.capitalize()
+    return made[:length].upper() if word.isupper() else made.capitalize()
 
 
 def word_maps(words: list[str], copies: int, taken: Iterable[str]) -> list[dict[str, str]]:
