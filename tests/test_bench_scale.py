@@ -5,6 +5,9 @@ and the renaming functions on their own. No timing is asserted."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -142,6 +145,17 @@ def test_acronyms_get_fresh_names_in_as_many_copies_as_100000_passages_need() ->
     assert all(m[w].isupper() and 3 <= len(m[w]) <= 5 for m in maps[1:] for w in words[:-2])
     assert all(len(m["ANX"]) == 3 for m in maps[1:3])  # the length is kept while there is room
     assert all(m["Ada"][0].isupper() and m["Ada"][1:].islower() for m in maps[1:])
+
+
+def test_the_search_process_imports_no_model_library_before_its_models_are_timed() -> None:
+    # the cold open counts from the process's start: the bench's own imports must not add spaCy or torch to it
+    code = ("import json, sys, kg.bench.scale; print(json.dumps([m for m in ('torch', 'transformers', 'spacy', "
+            "'sentence_transformers') if m in sys.modules]))")
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(root)})
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == []
 
 
 def test_sizes_mistakes_name_the_fix(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,12 @@ def read_jsonl(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
     except (OSError, UnicodeDecodeError) as e:
         raise KGError(f"{path}: cannot read ({e})") from None
     return rows
+
+
+def percentile_ms(seconds: Sequence[float], q: float) -> float:
+    import numpy as np
+
+    return round(float(np.percentile(np.asarray(seconds) * 1000.0, q)), 2)
 
 
 def bare_ner(model: str) -> Any:

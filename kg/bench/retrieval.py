@@ -31,7 +31,7 @@ from rich.table import Table
 
 from extract.ner import DEFAULT_MODEL
 from kg.api import KGConfig, KGError, KnowledgeGraph
-from kg.bench.common import find_file, read_jsonl
+from kg.bench.common import find_file, percentile_ms, read_jsonl
 from kg.bench.ingest import bare_ner_pass
 
 # The graph's retriever, one row per configuration: (label, keyword arguments of KnowledgeGraph.search).
@@ -142,10 +142,6 @@ def score_ranking(ranked: Sequence[str], supporting: Sequence[str]) -> dict[str,
     out = {f"recall_at_{k}": len(gold & set(ranked[:k])) / len(gold) for k in CUTOFFS}
     out[f"perfect_at_{PERFECT_AT}"] = float(gold <= set(ranked[:PERFECT_AT]))
     return out
-
-
-def percentile_ms(seconds: Sequence[float], q: float) -> float:
-    return round(float(np.percentile(np.asarray(seconds) * 1000.0, q)), 2)
 
 
 def evaluate(name: str, kind: str, queries: list[Query], rank: Callable[[str], list[str]],

@@ -45,8 +45,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kg.api import KGConfig, KGError
-from kg.bench.common import PeakRSS, bare_ner
-from kg.bench.retrieval import dataset_files, percentile_ms, read_corpus
+from kg.bench.common import PeakRSS, bare_ner, percentile_ms
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "EVENT", "WORK_OF_ART", "PRODUCT"})
@@ -414,6 +413,8 @@ def run_scale_bench(dataset: str | Path, sizes: list[int], base_limit: int | Non
     """Expand the dataset's corpus to each size, measure each size in a process of its own, and compute the
     growth exponent of every figure between the first and the last size. ``on_size`` gets the result so far
     after each size."""
+    from kg.bench.retrieval import dataset_files, read_corpus  # spaCy: kept out of the search process
+
     corpus_path, queries_path = dataset_files(dataset)
     rows = read_corpus(corpus_path)[:base_limit] if base_limit else read_corpus(corpus_path)
     questions = [json.loads(line)["question"] for line in queries_path.open(encoding="utf-8") if line.strip()]
