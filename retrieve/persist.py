@@ -269,6 +269,12 @@ def _live_relations(edges: sp.coo_matrix, live: np.ndarray) -> sp.csr_matrix:
     return m
 
 
+def _postings(tokens: sp.csr_matrix, live: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+    """The name tokens of the live entities (dead entities share nothing), and how many hold each token."""
+    t = tokens.multiply(live[:, None]).tocsr()
+    return t, np.diff(t.tocsc().indptr)
+
+
 def synonym_lists(vectors: np.ndarray | None, tokens: sp.csr_matrix, live: np.ndarray, sources: np.ndarray,
                   threshold: float, per_entity: int) -> sp.csr_matrix:
     """Each source entity's nearest names (cosine of name embeddings >= ``threshold``, at most ``per_entity``,
@@ -276,8 +282,7 @@ def synonym_lists(vectors: np.ndarray | None, tokens: sp.csr_matrix, live: np.nd
     m = len(live)
     if vectors is None or per_entity <= 0 or not len(sources):
         return sp.csr_matrix((m, m), dtype=np.float32)
-    t = tokens.multiply(live[:, None]).tocsr()  # dead entities share nothing
-    posting = np.diff(t.tocsc().indptr)
+    t, posting = _postings(tokens, live)
     t = t @ sp.diags((posting <= SYNONYM_POSTING).astype(np.float32))
     cand = (t[sources] @ t.T).tocoo()  # sources x entities: shared rare tokens
     r, c = sources[cand.row], cand.col
@@ -424,11 +429,17 @@ def apply_changes(conn: Any, parts: Parts, chunks: np.ndarray, entities: np.ndar
     fresh = _live_relations(edges, live)
     relations = (rel + fresh).tocsr()
     relations.eliminate_zeros()
-    # Synonyms: the changed entities and every entity that shares a name token with them (before or after).
+    # Synonyms: the changed entities and every entity that shares a name token with them (before or after)
+    # that is rare enough to suggest synonyms before or after the change; a token too common both times
+    # suggests none, and its other holders keep their lists (a common token can have most of the entities).
     shared = ((base_tok[entities[entities < slots]].sum(axis=0) > 0).A1
               if len(entities) else np.zeros(len(keys), bool))
     shared = np.asarray(shared, dtype=bool) | (np.asarray(tok_rows.sum(axis=0)).ravel() > 0)
-    near = np.flatnonzero(np.asarray(tokens[:, shared].sum(axis=1)).ravel() > 0) if shared.any() else np.zeros(0, int)
+    cols = np.flatnonzero(shared)
+    if len(cols):
+        before, after = _postings(base_tok, parts.live)[1][cols], _postings(tokens, live)[1][cols]
+        cols = cols[(before <= SYNONYM_POSTING) | (after <= SYNONYM_POSTING)]
+    near = np.flatnonzero(tokens[:, cols].getnnz(axis=1) > 0) if len(cols) else np.zeros(0, int)
     redo = np.union1d(entities[entities < slots], near).astype(np.int64)
     kept = _zero_rows(parts.synonyms.tocsr(), redo)
     synonyms = (kept + synonym_lists(vectors, tokens, live, redo[live[redo]], synonym_threshold,

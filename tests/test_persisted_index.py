@@ -53,6 +53,29 @@ def test_incremental_parts_equal_a_build_after_every_kind_of_change(folder: Path
             assert_parts_equal(incremental, built)
 
 
+def test_synonyms_follow_a_name_token_that_turns_common_and_rare_again(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # a token held by more than SYNONYM_POSTING live entities suggests no synonyms; an update re-reads the
+    # holders of a token only while it is rare before or after the change, so crossing the bound both ways counts
+    monkeypatch.setattr(persist, "SYNONYM_POSTING", 2)
+    docs = tmp_path / "docs"
+    write(docs, "a.txt", "Marie Curie\n\nMarie Curie met Pierre Curie in Paris.\n")
+    write(docs, "b.txt", "Eve Curie\n\nEve Curie wrote a life of her mother in New York.\n")
+    config = KGConfig()
+    config.retrieve.graph.synonym_similarity = 0.3  # names alike enough to give edges in a small store
+    with KnowledgeGraph(tmp_path / "kg.db", config) as g:
+        g.ingest([docs / "a.txt"])
+        seen = []
+        for step in (lambda: g.ingest([docs / "b.txt"]), lambda: g.delete([str(docs / "b.txt")]),
+                     lambda: g.ingest([docs / "b.txt"])):
+            step()
+            incremental, built, source = parts_now(g)
+            assert source == "files"
+            assert_parts_equal(incremental, built)
+            seen.append(built.synonyms.nnz)
+        assert seen[1] > 0 and seen[0] != seen[1]  # the edges through "Curie" come and go
+
+
 def test_searches_equal_before_and_after_compaction_and_readers_write_nothing(folder: Path, tmp_path: Path) -> None:
     db = tmp_path / "kg.db"
     with KnowledgeGraph(db, KGConfig()) as g:
