@@ -193,8 +193,7 @@ class Retriever:
     def _sync_entities(self) -> int:
         dense = self.dense
         with self.db.read() as s:
-            have = vstore.entity_embedding_texts(s, dense.identity)
-            todo = [(i, n) for i, n, _ in vstore.live_entities(s) if have.get(i) != n]
+            todo = vstore.entities_without_embedding(s, dense.identity)
         for i in range(0, len(todo), 2048):
             part = todo[i : i + 2048]
             emb = dense.encode([n for _, n in part])

@@ -91,10 +91,14 @@ def entity_embeddings(session: Session, encoder: str) -> dict[int, tuple[str, by
     return {i: (t, v) for i, t, v in session.execute(q)}
 
 
-def entity_embedding_texts(session: Session, encoder: str) -> dict[int, str]:
-    """entity id -> the text its stored embedding was made from."""
-    q = select(EntityEmbedding.entity_id, EntityEmbedding.text).where(EntityEmbedding.encoder == encoder)
-    return {i: t for i, t in session.execute(q)}
+def entities_without_embedding(session: Session, encoder: str) -> list[tuple[int, str]]:
+    """(id, name) of the live entities with no embedding of their current name by ``encoder``, by id: one
+    join in SQLite, not a pass over every entity in Python."""
+    x = EntityEmbedding
+    q = (select(Entity.id, Entity.name).outerjoin(x, x.entity_id == Entity.id)
+         .where(LIVE, (x.entity_id.is_(None)) | (x.encoder != encoder) | (x.text != Entity.name))
+         .order_by(Entity.id))
+    return [(i, n) for i, n in session.execute(q)]
 
 
 def chunk_rows(session: Session) -> list[tuple[int, int]]:
@@ -122,11 +126,6 @@ def about_entities(session: Session) -> list[tuple[int, int]]:
     q = (select(Chunk.id, target).join(Document, Document.id == Chunk.document_id)
          .join(Entity, Entity.id == Document.about_entity_id))
     return [(c, e) for c, e in session.execute(q)]
-
-
-def live_entities(session: Session) -> list[tuple[int, str, str]]:
-    """(id, name, type) of every live entity."""
-    return [(i, n, t) for i, n, t in session.execute(select(Entity.id, Entity.name, Entity.type).where(LIVE))]
 
 
 def relation_edges(session: Session) -> list[tuple[int, int, float]]:

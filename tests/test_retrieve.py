@@ -5,6 +5,7 @@ Real models throughout: splade-tiny and MiniLM from their wheels, spaCy's small 
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import networkx as nx
@@ -288,6 +289,22 @@ def test_chunks_stored_without_an_index_step_are_reported_by_search_and_encoded_
         assert rows(g.path, "SELECT count(*) FROM chunk_vectors") == [(0,)]
         assert g.index()["chunk_vectors"] == 1
         assert g.search("radium", k=1, mode="sparse")[0].source.endswith("a.txt")
+
+
+def test_index_embeds_exactly_the_entities_without_an_embedding_of_their_current_name(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    write(docs, "a.txt", "Marie Curie worked in Paris with Pierre Curie.")
+    with KnowledgeGraph(tmp_path / "kg.db", KGConfig()) as g:
+        g.ingest([docs])
+        assert g.index()["entity_embeddings"] == 0
+        (first, name), (second, _) = rows(g.path, "SELECT id, name FROM entities WHERE merged_into_id IS NULL "
+                                                  "ORDER BY id LIMIT 2")
+        with sqlite3.connect(g.path) as c:  # a renamed entity, and one embedded by another encoder
+            c.execute("UPDATE entities SET name = ? WHERE id = ?", (name + " Jr", first))
+            c.execute("UPDATE entity_embeddings SET encoder = 'other' WHERE entity_id = ?", (second,))
+        assert g.index()["entity_embeddings"] == 2
+        assert rows(g.path, f"SELECT text FROM entity_embeddings WHERE entity_id = {first}") == [(name + " Jr",)]
+        assert g.index()["entity_embeddings"] == 0
 
 
 def test_searching_an_empty_store_returns_nothing(tmp_path: Path) -> None:
