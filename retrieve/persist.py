@@ -276,13 +276,15 @@ def _postings(tokens: sp.csr_matrix, live: np.ndarray) -> tuple[sp.csr_matrix, n
 
 
 def synonym_lists(vectors: np.ndarray | None, tokens: sp.csr_matrix, live: np.ndarray, sources: np.ndarray,
-                  threshold: float, per_entity: int) -> sp.csr_matrix:
+                  threshold: float, per_entity: int,
+                  postings: tuple[sp.csr_matrix, np.ndarray] | None = None) -> sp.csr_matrix:
     """Each source entity's nearest names (cosine of name embeddings >= ``threshold``, at most ``per_entity``,
-    ties by id) among the live entities sharing a name token held by at most SYNONYM_POSTING of them."""
+    ties by id) among the live entities sharing a name token held by at most SYNONYM_POSTING of them.
+    ``postings``: ``_postings(tokens, live)`` when the caller has it already."""
     m = len(live)
     if vectors is None or per_entity <= 0 or not len(sources):
         return sp.csr_matrix((m, m), dtype=np.float32)
-    t, posting = _postings(tokens, live)
+    t, posting = postings if postings is not None else _postings(tokens, live)
     t = t @ sp.diags((posting <= SYNONYM_POSTING).astype(np.float32))
     cand = (t[sources] @ t.T).tocoo()  # sources x entities: shared rare tokens
     r, c = sources[cand.row], cand.col
@@ -436,14 +438,15 @@ def apply_changes(conn: Any, parts: Parts, chunks: np.ndarray, entities: np.ndar
               if len(entities) else np.zeros(len(keys), bool))
     shared = np.asarray(shared, dtype=bool) | (np.asarray(tok_rows.sum(axis=0)).ravel() > 0)
     cols = np.flatnonzero(shared)
+    postings = _postings(tokens, live)
     if len(cols):
-        before, after = _postings(base_tok, parts.live)[1][cols], _postings(tokens, live)[1][cols]
-        cols = cols[(before <= SYNONYM_POSTING) | (after <= SYNONYM_POSTING)]
+        before = _postings(base_tok, parts.live)[1][cols]
+        cols = cols[(before <= SYNONYM_POSTING) | (postings[1][cols] <= SYNONYM_POSTING)]
     near = np.flatnonzero(tokens[:, cols].getnnz(axis=1) > 0) if len(cols) else np.zeros(0, int)
     redo = np.union1d(entities[entities < slots], near).astype(np.int64)
     kept = _zero_rows(parts.synonyms.tocsr(), redo)
     synonyms = (kept + synonym_lists(vectors, tokens, live, redo[live[redo]], synonym_threshold,
-                                     synonyms_per_entity)).tocsr()
+                                     synonyms_per_entity, postings)).tocsr()
     return replace(parts, columns=None, chunk_ids=all_ids[order],
                    doc_ids=np.concatenate([parts.doc_ids[keep], docs])[order], rows=new_rows, dense=new_dense,
                    live=live, names=names_t, types=types_t, vectors=vectors, tokens=tokens, token_keys=keys,
