@@ -132,3 +132,47 @@ class LocalPageRank:
             r[nodes], p[nodes], seen[nodes] = 0.0, 0.0, False
             self.pushes, self.edges = pushes, edges
         return nodes, scores
+
+
+def shortest_path(adj: sp.csr_matrix, sources: np.ndarray, target: int, max_hops: int = 6) -> list[int] | None:
+    """A path with the fewest hops from any of ``sources`` to ``target`` (nodes in order), or None when there is
+    none within ``max_hops``. Bidirectional breadth-first search that always grows the side whose frontier has
+    fewer edges, so the cost follows the neighbourhoods of the two ends, not the graph: a hub on one side is
+    expanded only when the other side's frontier is larger still. ``adj`` is symmetric."""
+    indptr, indices = adj.indptr, adj.indices
+    start = [np.unique(np.asarray(sources, dtype=np.int64)), np.array([target], dtype=np.int64)]
+    if not len(start[0]):
+        return None
+    if np.isin(target, start[0]):
+        return [int(target)]
+    # Per side, its layers: (nodes reached at that distance, sorted; the node each was reached from).
+    layers: list[list[tuple[np.ndarray, np.ndarray]]] = [[(s, s)] for s in start]
+    seen = list(start)  # every node of a side, sorted
+    for _ in range(max_hops):
+        volume = [int((indptr[lay[-1][0] + 1] - indptr[lay[-1][0]]).sum()) for lay in layers]
+        side = 0 if volume[0] <= volume[1] else 1
+        f = layers[side][-1][0]
+        lo = indptr[f]
+        count = indptr[f + 1] - lo
+        edge = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(count.sum())
+        reached, first = np.unique(indices[edge].astype(np.int64), return_index=True)
+        origin = np.repeat(f, count)[first]  # the first edge that reaches each node
+        new = ~np.isin(reached, seen[side], assume_unique=True)
+        reached, origin = reached[new], origin[new]
+        if not len(reached):
+            return None
+        layers[side].append((reached, origin))
+        meet = reached[np.isin(reached, seen[1 - side], assume_unique=True)]
+        if len(meet):
+            m = int(meet[0])
+            halves = []
+            for s in (0, 1):
+                walk, node = [], m
+                depth = next(i for i, (nodes, _) in enumerate(layers[s]) if np.isin(node, nodes))
+                for nodes, via in reversed(layers[s][:depth + 1]):
+                    walk.append(node)
+                    node = int(via[np.searchsorted(nodes, node)])
+                halves.append(walk)
+            return halves[0][::-1] + halves[1][1:]
+        seen[side] = np.union1d(seen[side], reached)
+    return None

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import dijkstra
 
 from extract.catalog import EntityCatalog
 from extract.ner import load_pipeline
@@ -23,7 +22,7 @@ from retrieve.catalog_index import CatalogIndex, build_catalog, overlay_catalog
 from retrieve.config import MODES, RetrieverConfig
 from retrieve.dense import DenseEncoder
 from retrieve.fusion import rrf, top_k, weighted_sum
-from retrieve.graph import LocalPageRank, adjacency, personalized_pagerank, transition
+from retrieve.graph import LocalPageRank, adjacency, personalized_pagerank, shortest_path, transition
 from retrieve.index import Index, chunk_text
 from retrieve.query import QueryAnalyzer, QueryEntity
 from retrieve.sparse import SparseVec, SpladeEncoder
@@ -83,6 +82,7 @@ class SearchReport:
 
 
 CATALOG_FILE = "catalog.sqlite"
+PATH_HOPS = 6  # a result's explanation path from a query entity, at most this many hops
 
 
 class NoDenseIndex(ValueError):
@@ -243,7 +243,6 @@ class Retriever:
                 adj = adjacency(index.matrix[:, index.vocab_size:], index.relations, g.relation_weight,
                                 index.synonyms, g.synonym_weight)
                 index.extras["adjacency"] = adj
-                index.extras["transition"] = transition(adj)
                 index.extras["push"] = LocalPageRank(adj)
                 index.extras["source"] = source
                 index.extras["unindexed"] = vstore.count_without(s, ChunkVector, self.splade.identity)
@@ -344,6 +343,8 @@ class Retriever:
             if cfg.graph.method == "push":
                 walk = index.extras["push"](seeds, cfg.graph, n)
             else:
+                if "transition" not in index.extras:  # power iteration only, built on first use
+                    index.extras["transition"] = transition(index.extras["adjacency"])
                 walk = personalized_pagerank(index.extras["transition"], seeds, cfg.graph)[:n]
             if cfg.graph_log_floor:
                 walk = log_scaled(walk, cfg.graph_log_floor)
@@ -409,22 +410,19 @@ class Retriever:
 
     def _paths(self, index: Index, top: np.ndarray, qents: list[QueryEntity],
                rows: dict[int, tuple]) -> dict[int, list[PathStep]]:
-        """Shortest path (in hops) from any query entity to each result chunk; ``rows`` are the chunks already
-        read (``read.chunks_by_id``), so only the intermediate ones are read here."""
+        """Shortest path (in hops, at most ``PATH_HOPS``) from any query entity to each result chunk, searched
+        from both ends so its cost follows their neighbourhoods; ``rows`` are the chunks already read
+        (``read.chunks_by_id``), so only the intermediate ones are read here."""
         n = index.n_chunks
-        sources = sorted({n + q.column for q in qents})
+        sources = np.array(sorted({n + q.column for q in qents}), dtype=np.int64)
         adj: sp.csr_matrix = index.extras["adjacency"]
-        _, pred, origin = dijkstra(adj, directed=False, indices=sources, unweighted=True, min_only=True,
-                                   return_predecessors=True, limit=6)
         out = {}
         for r in top.tolist():
-            if origin[r] < 0:
+            nodes = shortest_path(adj, sources, r, max_hops=PATH_HOPS)
+            if nodes is None:
                 continue
-            nodes = [r]
-            while nodes[-1] != origin[r] and pred[nodes[-1]] >= 0:
-                nodes.append(int(pred[nodes[-1]]))
             steps = []
-            for node in reversed(nodes):
+            for node in nodes:
                 if node >= n:
                     steps.append(PathStep("entity", int(index.entity_ids[node - n]), index.entity_names[node - n]))
                 else:
