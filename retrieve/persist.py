@@ -422,7 +422,7 @@ def apply_changes(conn: Any, parts: Parts, chunks: np.ndarray, entities: np.ndar
         remap = np.searchsorted(keys, parts.token_keys)
         coo = base_tok.tocoo()
         base_tok = sp.csr_matrix((coo.data, (coo.row, remap[coo.col])), shape=(slots, len(keys)))
-    tokens = (_zero_rows(base_tok, entities) + tok_rows).tocsr()
+    tokens = (_zero_rows(base_tok, entities[entities < slots]) + tok_rows).tocsr()
     # Relations: every edge touching a changed entity is re-read; the others stay.
     touched = np.zeros(slots, dtype=np.float32)
     touched[entities[entities < slots]] = 1

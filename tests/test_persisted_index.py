@@ -53,6 +53,20 @@ def test_incremental_parts_equal_a_build_after_every_kind_of_change(folder: Path
             assert_parts_equal(incremental, built)
 
 
+def test_entities_made_and_gone_since_the_files_were_written_are_skipped(folder: Path, tmp_path: Path) -> None:
+    """The change log can name entities newer than every entity left (the newest document's, then deleted):
+    they were never in the files and are not in the store, so there is nothing to update for them."""
+    db = tmp_path / "kg.db"
+    with KnowledgeGraph(db, KGConfig()) as g:
+        g.ingest([folder / "curie.txt", folder / "bohr.txt"])
+        g.ingest([folder / "fermi.txt"], index=False)  # its entities are newer than the files
+        g.delete([str(folder / "fermi.txt")])
+        incremental, built, source = parts_now(g)
+        assert source == "files"
+        assert_parts_equal(incremental, built)
+        assert g.search("Where was Niels Bohr born?", k=3)
+
+
 def test_synonyms_follow_a_name_token_that_turns_common_and_rare_again(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     # a token held by more than SYNONYM_POSTING live entities suggests no synonyms; an update re-reads the
