@@ -64,6 +64,9 @@ class Gazetteer:
     def __len__(self) -> int:
         return len(self._known)
 
+    def __contains__(self, name: str) -> bool:
+        return name in self._known
+
     def __call__(self, doc: Doc) -> list[tuple[int, int, str]]:
         """(start token, end token, normalised name) for every match."""
         vocab = self.nlp.vocab.strings

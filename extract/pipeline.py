@@ -12,13 +12,16 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from spacy.tokens import Doc, Span, Token
+from spacy.tokens import Doc, Span
 
+from extract import schema
 from extract.catalog import DOC_POSTING, EntityCatalog
 from extract.config import ExtractConfig
+from extract.entity_types import vote_types
 from extract.gazetteer import Gazetteer
 from extract.link import UNKNOWN, LinkConfig, Linker, type_compat
 from extract.mask import Ranges, masked
+from extract.names import listed_names, name_spans
 from extract.ner import NER
 from extract.normalize import (
     abbreviates,
@@ -84,9 +87,6 @@ COMPONENTS: dict[str, Callable[[ExtractConfig, NER, EntityCatalog], Any]] = {
 }
 
 
-_DETERMINERS = frozenset({"the", "a", "an"})
-_PARTICLES = frozenset({"de", "da", "di", "del", "della", "der", "den", "van", "von", "le", "la", "du", "des", "al",
-                        "el", "bin", "ibn", "ben", "dos", "das", "do", "y", "zu", "ter", "te"})
 # Last words that make a "PERSON" span a place, building or organisation named after someone ('Wayne Gretzky
 # Drive', 'Osaka Bay'): such names do not lend their words to short forms.
 NON_PERSON_HEADS = frozenset({
@@ -98,41 +98,6 @@ NON_PERSON_HEADS = frozenset({
     "war", "battle", "centre", "center", "prison", "library", "theatre", "theater", "building", "records", "band",
     "orchestra",
 })
-
-
-def _layout(tok: Token) -> bool:
-    return tok.is_punct or tok.is_space or tok.text == "|"  # spaCy does not count a pipe as punctuation
-
-
-def trim(span: Span) -> Span | None:
-    """A name without the leading lowercase words and trailing possessive NER tends to include: 'the [EU]'s',
-    'later [Irène Joliot-Curie]', and without the punctuation of a table or list around it: '| [Acme Ltd] |'."""
-    start, end = span.start, span.end
-    doc = span.doc
-    while start < end and (doc[start].text in _DETERMINERS or _layout(doc[start])
-                            or (doc[start].is_lower and doc[start].is_alpha and doc[start].text not in _PARTICLES)):
-        start += 1  # 'the', and words like 'later' or 'former' that NER sweeps in: not 'de' of 'de Gaulle'
-    while end > start and (doc[end - 1].text in ("'s", "’s", "'", "’") or _layout(doc[end - 1])):
-        end -= 1
-    if start == end or not any(c.isalpha() for c in doc[start:end].text):
-        return None  # nothing of a name left, or never was ('−', '←', '49.54', '2,000')
-    return span if (start, end) == (span.start, span.end) else Span(doc, start, end, label=span.label_)
-
-
-def name_spans(doc: Doc, labels: frozenset[str]) -> list[Span]:
-    """NER's names in a Doc, trimmed and cut at line breaks and pipes: a name never joins two table cells or
-    list items."""
-    out = []
-    for e in doc.ents:
-        if e.label_ not in labels:
-            continue
-        pieces = [e]
-        if "\n" in e.text or "|" in e.text:
-            cuts = [t.i for t in e if "\n" in t.text or t.text == "|"]  # a line break is a whitespace token
-            pieces = [Span(doc, a + 1, b, label=e.label_) for a, b in zip([e.start - 1, *cuts], [*cuts, e.end])
-                      if b > a + 1]
-        out += [t for p in pieces if (t := trim(p)) is not None]
-    return out
 
 
 def same_person(a: list[str], b: list[str]) -> bool:
@@ -292,8 +257,15 @@ class Extractor:
         self.catalog = self.linker.catalog = EntityCatalog(DOC_POSTING)  # this document's entities only
         title_name, title_desc = split_title(rec.title)
         title = title_name if src.title_names_entity else None
-        ents = [name_spans(doc, self.config.labels) for doc in docs]
-        rec.names = self._names(ents, title)
+        alone = {e.text for doc in docs for e in doc.ents}  # what NER names somewhere in this document
+
+        def known(name: str) -> bool:  # a name on its own here, or in any stored document (the gazetteer)
+            return name in alone or (self.gazetteer is not None and name in self.gazetteer)
+
+        # The names it gives the gazetteer depend on its text alone (they stay when it is re-linked); its
+        # mentions may split a list of names the other documents name one by one.
+        rec.names = self._names([name_spans(doc, self.config.labels, alone.__contains__) for doc in docs], title)
+        ents = [name_spans(doc, self.config.labels, known) for doc in docs]
         self.add_names(rec.names)  # a document's own names are the gazetteer's too, as in any later re-link
         names = self._surnames(ents, title)
         chunk_spans = [self._spans(doc, found, title, names) for doc, found in zip(docs, ents)]
@@ -303,6 +275,7 @@ class Extractor:
             rec.about_entity = self._link_title(rec, title_name, title_desc, chunk_spans, local, new)
         seen: dict[tuple[int, int], int] = {}
         related: set[tuple[int, int]] = set()  # (head, tail) mention pairs with evidence already
+        phrases: list[tuple[int, bool]] = []  # (evidence index, head is the subject) to name after the vote
         for ord_, spans in enumerate(chunk_spans):
             offset = rec.chunks[ord_].start_char
             linked: list[tuple[Span, int, int]] = []  # span, ref, mention index
@@ -325,7 +298,11 @@ class Extractor:
                                                   conf, sent.start_char, sent.end_char, ref))
                 rec.aliases.append(AliasRecord(ref, span.text, normalize(span.text), "mention", ord_))
                 self.catalog.add_alias(ref, span.text)
-            self._relate(rec, ord_, linked, related)
+            self._relate(rec, ord_, linked, related, phrases)
+        opening = next(((m.entity, rec.chunks[m.chunk_ord].text[m.sent_start:m.sent_end]) for m in rec.mentions
+                        if m.entity == rec.about_entity), None)
+        vote_types(rec.mentions, new, local.firm, opening)
+        self._name_relations(rec, phrases, new)
         rec.new_entities = list(new.values())
         for e in rec.new_entities:
             e.norm = normalize(e.name)
@@ -335,8 +312,9 @@ class Extractor:
 
     def _names(self, chunk_ents: list[list[Span]], title: str | None) -> list[str]:
         """What this document adds to the gazetteer: the names its NER found (before any gazetteer match, so
-        that the gazetteer never feeds itself) and its title; lone words of a longer person name are left out."""
-        ents = [t for found in chunk_ents for t in found]
+        that the gazetteer never feeds itself) and its title; lone words of a longer person name, and what looks
+        like a list of names ('Irène Joliot-Curie and Frédéric Joliot-Curie'), are left out."""
+        ents = [t for found in chunk_ents for t in found if not listed_names(t)]
         person_words = {w for t in ents if t.label_ == "PERSON" and len(t) > 1 for w in t.text.split()}
         names = {t.text for t in ents if len(t) > 1 or t.text not in person_words}
         if title and normalize(title):
@@ -462,7 +440,7 @@ class Extractor:
         return self._new_entity(display_name(surface), label, new), decision.confidence
 
     def _relate(self, rec: DocumentRecord, ord_: int, linked: list[tuple[Span, int, int]],
-                have: set[tuple[int, int]]) -> None:
+                have: set[tuple[int, int]], phrases: list[tuple[int, bool]]) -> None:
         if self.relations is None or len(linked) < 2:
             return
         for p in self.relations(linked[0][0].doc, [(s, r) for s, r, _ in linked]):
@@ -470,5 +448,22 @@ class Extractor:
             if (hi, ti) in have:
                 continue
             have.add((hi, ti))
+            # The phrase for now; ``_name_relations`` names it once the entities' types are settled.
             rec.evidence.append(EvidenceRecord(hi, ti, p.predicate, ord_, p.sent_start, p.sent_end))
+            phrases.append((len(rec.evidence) - 1, p.subject))
             self.catalog.add_cooccurrence(linked[p.head][1], linked[p.tail][1])
+
+    def _name_relations(self, rec: DocumentRecord, phrases: list[tuple[int, bool]],
+                        new: dict[int, NewEntity]) -> None:
+        """Each evidence's schema predicate, from its phrase and its two entities' voted types, in the direction
+        the schema reads."""
+        def type_of(ref: int) -> str:
+            return new[ref].type if ref in new else self.catalog.entities[ref].type
+
+        for i, subject in phrases:
+            ev = rec.evidence[i]
+            head, tail = rec.mentions[ev.head_mention], rec.mentions[ev.tail_mention]
+            ev.predicate, flip = schema.name(ev.predicate, type_of(head.entity), type_of(tail.entity), tail.surface,
+                                             subject)
+            if flip:
+                ev.head_mention, ev.tail_mention = ev.tail_mention, ev.head_mention

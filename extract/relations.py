@@ -1,4 +1,4 @@
-"""Relations: entities linked in the same sentence get an edge, named by the verb on their dependency path."""
+"""Relations: entities linked in the same sentence get an edge; the phrase on their dependency path names it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from spacy.tokens import Doc, Span, Token
 
-RELATED_TO = "related_to"
+from extract.schema import RELATED_TO
+
 _COPULA = frozenset({"is", "was", "are", "were", "be", "been", "being", "'s", "became", "becomes", "remains"})
 _VERB_CHILD_DEPS = frozenset({"nsubj", "nsubjpass", "aux", "auxpass", "dobj", "agent", "neg", "prt", "dative"})
 _VERB_DEPS = frozenset({"ROOT", "relcl", "advcl", "xcomp", "ccomp", "pcomp", "acl", "conj"})
@@ -19,6 +20,7 @@ class Pair:
     predicate: str
     sent_start: int
     sent_end: int
+    subject: bool = False  # the head mention is the subject of the predicate's verb
 
 
 def _is_verb(tok: Token) -> bool:
@@ -40,30 +42,55 @@ def _chain(tok: Token, stop: Token) -> list[Token]:
     return out
 
 
+def subject_of(a: Span, verb: Token) -> bool:
+    """Whether mention ``a`` is what ``verb`` says something about: its root (through conjunctions and
+    appositions: 'Becquerel, Curie and Langevin were born') is the verb's subject, or that of a verb it hangs
+    from ('X went on to found'), or the verb is a clause on the mention ('X, born in', 'X, who founded')."""
+    tok = a.root
+    while tok.dep_ in ("conj", "appos") and tok.head.i != tok.i:
+        tok = tok.head
+    v = verb
+    for _ in range(3):
+        if (tok.dep_ in ("nsubj", "nsubjpass") and tok.head.i == v.i) or (
+                v.dep_ in ("relcl", "acl") and a.start <= v.head.i < a.end):
+            return True
+        if v.dep_ not in ("xcomp", "conj", "advcl") or v.head.i == v.i:
+            return False
+        v = v.head
+    return False
+
+
 def dependency_predicate(a: Span, b: Span) -> str:
     """'Curie was born in Warsaw' -> 'born_in'; 'Paris is the capital of France' -> 'capital_of'."""
+    return phrase_between(a, b)[0]
+
+
+def phrase_between(a: Span, b: Span) -> tuple[str, bool]:
+    """The predicate phrase on the dependency path between two mentions in text order, and whether the first is
+    its verb's subject (``subject_of``)."""
     ra, rb = a.root, b.root
     up_b = {t.i: t for t in [rb, *rb.ancestors]}
     lca = next((t for t in [ra, *ra.ancestors] if t.i in up_b), None)
     if lca is None:
-        return RELATED_TO
+        return RELATED_TO, False
     inside = set(range(a.start, a.end)) | set(range(b.start, b.end))
     path_b = _chain(rb, lca)
     path = [lca, *_chain(ra, lca), *path_b]
     verb = next((t for t in path if t.i not in inside and _is_verb(t)), None)
     if verb is None:
-        return RELATED_TO
+        return RELATED_TO, False
+    subject = subject_of(a, verb)
     word = verb.lower_
     if word in _COPULA:
         attr = next((t for t in path_b if t.dep_ in ("attr", "acomp") and t.i not in inside), None)
         if attr is None:
-            return RELATED_TO
+            return RELATED_TO, False
         word = attr.lower_
         verb = attr
     prep = next((t for t in path_b if t.dep_ in ("prep", "agent") and t.head.i == verb.i), None)
     prt = next((c for c in verb.children if c.dep_ == "prt"), None)
     parts = [word, prt.lower_ if prt else None, prep.lower_ if prep else None]
-    return "_".join(p for p in parts if p)[:64]
+    return "_".join(p for p in parts if p)[:64], subject
 
 
 class RelationFinder:
@@ -88,6 +115,6 @@ class RelationFinder:
                     (a, ra), (b, rb) = spans[i], spans[j]
                     if ra == rb or a.end > b.start:
                         continue
-                    pred = dependency_predicate(a, b) if self.use_parser else RELATED_TO
-                    pairs.append(Pair(i, j, pred, sent.start_char, sent.end_char))
+                    pred, subject = phrase_between(a, b) if self.use_parser else (RELATED_TO, False)
+                    pairs.append(Pair(i, j, pred, sent.start_char, sent.end_char, subject))
         return pairs

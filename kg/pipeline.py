@@ -120,8 +120,10 @@ def _skip(meta: str | dict | None) -> list[tuple[int, int]]:
     return skip_ranges(value.get("skip_spans")) if isinstance(value, dict) else []
 
 
-def relink_pending(db: Database, extractor: Extractor, batch: int = 200, names_current: bool = False) -> int:
-    """Re-link the queued documents whose links the gazetteer's current names would change; returns how many.
+def relink_pending(db: Database, extractor: Extractor, batch: int = 200, names_current: bool = False,
+                   report: IngestReport | None = None) -> int:
+    """Re-link the queued documents whose links the gazetteer's current names would change; returns how many,
+    and adds what the graph gained by it to ``report``'s entities, mentions and relations.
 
     Documents are queued, in the transaction that changed the names, when a name new to the store occurs in
     their text or a name they matched is gone. Most need nothing: checking costs a tokenizer pass, and only
@@ -167,8 +169,12 @@ def relink_pending(db: Database, extractor: Extractor, batch: int = 200, names_c
         extractor.ner.n_process_hint = sum(len(sd.record.chunks) for sd in stale)  # a few: no worker processes
         for rec in extractor.run(stale):
             with db.write() as s:
-                relink_document(s, ids[rec.source], rec)
+                entities, mentions, relations = relink_document(s, ids[rec.source], rec)
             relinked += 1
+            if report is not None:
+                report.entities += entities
+                report.mentions += mentions
+                report.relations += relations
 
 
 class Ingestor:
@@ -268,7 +274,7 @@ class Ingestor:
             with self.db.write() as s:
                 s.connection().exec_driver_sql("INSERT OR IGNORE INTO relink_queue (document_id) VALUES (?)",
                                                [(d,) for d in writer.written])
-        report.relinked = relink_pending(self.db, self.extractor, names_current=True)
+        report.relinked = relink_pending(self.db, self.extractor, names_current=True, report=report)
         report.seconds = round(time.perf_counter() - t0, 3)
         return report
 

@@ -29,8 +29,8 @@ class IngestReport(_Dict):
     skipped: int = 0
     chunks: int = 0
     mentions: int = 0
-    entities: int = 0  # new entities
-    relations: int = 0  # new relations
+    entities: int = 0  # entities the graph gained (new ones less those a type vote folded into another)
+    relations: int = 0  # relations the graph gained (new ones less those folded by a type vote)
     relinked: int = 0  # stored documents re-linked because the names the store knows changed
     deleted: int = 0  # documents a sync removed because their files are gone
     seconds: float = 0.0

@@ -17,9 +17,10 @@ class MergeError(ValueError):
     """A merge or unmerge that cannot be done as asked."""
 
 
-def rekey_evidence(conn: Connection, mention_ids: list[int]) -> None:
+def rekey_evidence(conn: Connection, mention_ids: list[int]) -> int:
     """File the evidence of these (moved) mentions under the relation their entities now imply. A relation's
-    weight stays its number of evidence rows, adjusted by what moved, and one left with none goes."""
+    weight stays its number of evidence rows, adjusted by what moved, and one left with none goes. Returns how
+    many relations the graph gained (created less those gone)."""
     cur = raw_cursor(conn)
     rows: dict[int, tuple] = {}
     for part in batched(sorted(set(mention_ids))):
@@ -30,7 +31,7 @@ def rekey_evidence(conn: Connection, mention_ids: list[int]) -> None:
                 f"JOIN mentions h ON h.id = v.head_mention_id JOIN mentions t ON t.id = v.tail_mention_id "
                 f"WHERE v.{side} IN ({marks})", part).fetchall())
     keyed = {ev: (old, relation_key(h, t, p)) for ev, (old, h, t, p) in rows.items()}
-    ids, _ = upsert_relations(conn, Counter({k: 0 for _, k in keyed.values()}))
+    ids, created = upsert_relations(conn, Counter({k: 0 for _, k in keyed.values()}))
     delta: Counter[int] = Counter()
     moves = []
     for ev, (old, k) in sorted(keyed.items()):
@@ -40,8 +41,11 @@ def rekey_evidence(conn: Connection, mention_ids: list[int]) -> None:
             delta[ids[k]] += 1
     cur.executemany("UPDATE relation_evidence SET relation_id = ? WHERE id = ?", moves)
     cur.executemany("UPDATE relations SET weight = weight + ? WHERE id = ?", [(d, r) for r, d in delta.items() if d])
+    gone = 0
     for part in batched(sorted(r for r, d in delta.items() if d < 0)):
         cur.execute(f"DELETE FROM relations WHERE id IN ({','.join('?' * len(part))}) AND weight = 0", part)
+        gone += cur.rowcount
+    return created - gone
 
 
 def _descendants(conn: Connection, entity_id: int) -> list[int]:

@@ -8,6 +8,7 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session, aliased
 
 from store.schema import Alias, Chunk, Document, Entity, Mention, MergeLog, Relation, RelationEvidence
+from store.writer import RELATED_TO
 
 LIVE = Entity.merged_into_id.is_(None)
 
@@ -216,8 +217,9 @@ def chunks_by_id(session: Session, ids: list[int]) -> dict[int, tuple]:
 
 
 def facts_about(session: Session, entity_ids: list[int], chunk_ids: list[int], limit: int = 12) -> list[dict]:
-    """Relations between two of ``entity_ids``, or touching one of them with evidence in ``chunk_ids``; strongest
-    first, each with one evidence sentence, taken from ``chunk_ids`` where the relation has evidence there."""
+    """Relations between two of ``entity_ids``, or touching one of them with evidence in ``chunk_ids``; named
+    ones before ``related_to``, strongest first, each with one evidence sentence, taken from ``chunk_ids`` where
+    the relation has evidence there."""
     if not entity_ids:
         return []
     head, tail = aliased(Entity), aliased(Entity)
@@ -233,7 +235,8 @@ def facts_about(session: Session, entity_ids: list[int], chunk_ids: list[int], l
         .join(head, head.id == Relation.head_id).join(tail, tail.id == Relation.tail_id)
         .join(Chunk, Chunk.id == RelationEvidence.chunk_id).join(Document, Document.id == Chunk.document_id)
         .where(both | one, Relation.head_id != Relation.tail_id)
-        .order_by(Relation.weight.desc(), Relation.id, RelationEvidence.id)
+        .order_by((Relation.predicate == RELATED_TO).asc(), Relation.weight.desc(), Relation.id,
+                  RelationEvidence.id)
     )
     best: dict[int, dict] = {}
     for rid, h, pred, t, w, cid, sentence, title, doc_id, source in session.execute(q):

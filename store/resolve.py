@@ -34,6 +34,8 @@ _PAIR = {
     frozenset({"person", "org"}): 0.25, frozenset({"person", "work"}): 0.25,
 }
 KB_TYPES = frozenset([*TYPE_GROUPS, UNKNOWN])  # the types a knowledge-base entity may have
+MAJORITY = 2  # an undescribed type cluster this many times larger than another absorbs it
+CONFUSED = 0.25  # ... when their types are at least this compatible: the pairs NER confuses (person and org)
 MIN_TYPE = 0.3  # below this, same-name entities of different types never share an entity
 
 
@@ -96,12 +98,18 @@ class Cluster:
         return -self.size, self.key
 
 
+def _titled(c: Cluster) -> bool:
+    return any(m.is_title for m in c.members)
+
+
 def clusters(block: Iterable[Local]) -> list[Cluster]:
     """One block's locals split into entities, largest first; a pure function of the set of locals.
 
     Typed locals cluster by type group and description. An undescribed cluster joins the group's only
-    described one ('Paris' the band with 'Paris (band)'). Untyped locals (gazetteer matches, titles NER never
-    labelled) join the described cluster they match, or else the block's largest cluster, or stand alone.
+    described one ('Paris' the band with 'Paris (band)'), or the block's largest undescribed cluster when that
+    has ``MAJORITY`` times its documents and a type NER confuses with its own. Untyped locals (gazetteer
+    matches, titles NER never labelled) join the described cluster they match, or else the block's largest
+    cluster, or stand alone.
     """
     typed: dict[tuple[str, str], Cluster] = {}
     untyped = []
@@ -115,6 +123,16 @@ def clusters(block: Iterable[Local]) -> list[Cluster]:
         described = [k for k in typed if k[0] == group and k[1]]
         if (group, "") in typed and len(described) == 1:
             typed[described[0]].members += typed.pop((group, "")).members
+    # One type per entity: an undescribed cluster that only a minority of the block's documents typed so folds
+    # into the block's largest undescribed one when NER confuses the two types (one person PERSON in most
+    # documents, ORG in a few); a person and a place, clusters of like size, or two that each have a document
+    # about them stay apart.
+    plain = sorted((c for k, c in typed.items() if not k[1]), key=Cluster.rank)
+    for c in plain[1:]:
+        top = plain[0]
+        if (c.size * MAJORITY <= top.size and type_compat(top.type, c.type) >= CONFUSED
+                and not (_titled(top) and _titled(c))):
+            top.members += typed.pop(c.key).members
     ranked = sorted(typed.values(), key=Cluster.rank)
     extra: dict[tuple[str, str], Cluster] = {}
     for m in untyped:
@@ -209,6 +227,7 @@ def repoint(conn: Connection, local_ids: Iterable[int]) -> list[int]:
 class Resolution:
     created: int = 0
     deleted: int = 0
+    relations: int = 0  # relations gained as evidence moved with its mentions (less those left with none)
 
 
 # Counts of alike locals per block, kept by triggers in the transaction that changes ``local_entities``
@@ -315,7 +334,7 @@ def resolve_blocks(conn: Connection, norms: Iterable[str], released: Mapping[int
     if freed:
         changed_locals += [lid for (lid,) in conn.exec_driver_sql(
             f"SELECT id FROM local_entities WHERE entity_id IN ({','.join('?' * len(freed))})", tuple(freed))]
-    rekey_evidence(conn, repoint(conn, changed_locals))
+    result.relations += rekey_evidence(conn, repoint(conn, changed_locals))
     for eid in sorted(gone):
         keep = conn.exec_driver_sql(
             "SELECT kb_id IS NOT NULL OR EXISTS (SELECT 1 FROM aliases WHERE entity_id = ? AND source = 'user') "

@@ -140,19 +140,22 @@ def enqueue_documents_with(conn: Connection, names: Iterable[str], besides: int 
     return queued
 
 
-def _unweigh(conn: Connection, removed: list[tuple[int, int]]) -> None:
+def _unweigh(conn: Connection, removed: list[tuple[int, int]]) -> int:
     """Take removed evidence (relation id, rows) off the relations' weights and drop those left without any. A
     weight is its relation's number of evidence rows, so nothing needs counting again."""
     cur = raw_cursor(conn)
     cur.executemany("UPDATE relations SET weight = weight - ? WHERE id = ?", [(n, r) for r, n in removed])
+    gone = 0
     for part in batched(sorted(r for r, _ in removed)):
         cur.execute(f"DELETE FROM relations WHERE id IN ({_marks(len(part))}) AND weight = 0", part)
+        gone += cur.rowcount
+    return gone
 
 
-def clear_extraction(conn: Connection, doc_id: int) -> tuple[set[str], dict[int, str]]:
+def clear_extraction(conn: Connection, doc_id: int) -> tuple[set[str], dict[int, str], int, int]:
     """Remove a document's local entities with their mentions, aliases and evidence (its chunks stay);
     returns the blocks they were in and their entities (with the block of each), which the caller
-    re-resolves."""
+    re-resolves, and how many mentions and relations went."""
     rows = conn.exec_driver_sql(
         "SELECT DISTINCT norm, entity_id FROM local_entities WHERE document_id = ?", (doc_id,)).all()
     norms = {n for n, _ in rows}
@@ -164,19 +167,19 @@ def clear_extraction(conn: Connection, doc_id: int) -> tuple[set[str], dict[int,
                          "(SELECT id FROM chunks WHERE document_id = ?)", (doc_id,))
     conn.exec_driver_sql("DELETE FROM aliases WHERE chunk_id IN (SELECT id FROM chunks WHERE document_id = ?)",
                          (doc_id,))
-    conn.exec_driver_sql("DELETE FROM mentions WHERE chunk_id IN (SELECT id FROM chunks WHERE document_id = ?)",
-                         (doc_id,))
+    mentions = conn.exec_driver_sql("DELETE FROM mentions WHERE chunk_id IN (SELECT id FROM chunks WHERE "
+                                    "document_id = ?)", (doc_id,)).rowcount
     conn.exec_driver_sql("UPDATE documents SET about_entity_id = NULL WHERE id = ?", (doc_id,))
     conn.exec_driver_sql("DELETE FROM local_entities WHERE document_id = ?", (doc_id,))
-    _unweigh(conn, rels)
-    return norms, released
+    return norms, released, mentions, _unweigh(conn, rels)
 
 
 def write_extraction(conn: Connection, doc_id: int, chunk_ids: list[int], rec: DocumentRecord,
                      also_resolve: Iterable[str] = (), released: Mapping[int, str] | None = None
                      ) -> tuple[int, int, int]:
     """Insert a document's local entities, mentions, aliases and evidence, and link its locals across
-    documents (with the blocks in ``also_resolve``). Returns (entities created, mentions, relations created)."""
+    documents (with the blocks in ``also_resolve``). Returns (entities the graph gained: created less those
+    folded into another, mentions, relations gained)."""
     first_local = conn.exec_driver_sql("SELECT coalesce(max(id), 0) + 1 FROM local_entities").scalar_one()
     local_ids = {e.key: first_local + i for i, e in enumerate(rec.new_entities)}
     if rec.new_entities:
@@ -221,7 +224,7 @@ def write_extraction(conn: Connection, doc_id: int, chunk_ids: list[int], rec: D
          "head_mention_id": mention_ids[ev.head_mention], "tail_mention_id": mention_ids[ev.tail_mention],
          "predicate": ev.predicate, "sent_start": ev.sent_start, "sent_end": ev.sent_end}
         for ev, k in zip(rec.evidence, ev_keys) if k is not None])
-    return resolution.created, len(mention_ids), n_new
+    return resolution.created - resolution.deleted, len(mention_ids), n_new + resolution.relations
 
 
 def write_document(session: Session, rec: DocumentRecord, replaces: int | None = None) -> WriteResult:
@@ -259,7 +262,7 @@ def _remove_document(conn: Connection, doc_id: int) -> tuple[set[str], dict[int,
     """Delete a document's rows; returns its blocks, their entities, and the names no other document or KB
     entry has."""
     names = [n for (n,) in conn.exec_driver_sql("SELECT name FROM document_names WHERE document_id = ?", (doc_id,))]
-    norms, released = clear_extraction(conn, doc_id)
+    norms, released, _, _ = clear_extraction(conn, doc_id)
     conn.exec_driver_sql("DELETE FROM documents WHERE id = ?", (doc_id,))
     known = known_names(conn, names, None)
     return norms, released, [n for n in names if n not in known]
@@ -283,13 +286,15 @@ def delete_document(session: Session, doc_id: int) -> tuple[int, int]:
 
 
 def relink_document(session: Session, doc_id: int, rec: DocumentRecord) -> tuple[int, int, int]:
-    """Replace a stored document's extraction (its chunks, vectors and names stay) with ``rec``'s."""
+    """Replace a stored document's extraction (its chunks, vectors and names stay) with ``rec``'s; returns
+    what the graph gained by it: (entities, mentions, relations), each possibly negative."""
     conn = session.connection()
     chunk_ids = [i for (i,) in conn.exec_driver_sql(
         "SELECT id FROM chunks WHERE document_id = ? ORDER BY ord", (doc_id,))]
-    norms, released = clear_extraction(conn, doc_id)
+    norms, released, mentions, relations = clear_extraction(conn, doc_id)
     conn.exec_driver_sql("DELETE FROM relink_queue WHERE document_id = ?", (doc_id,))
-    return write_extraction(conn, doc_id, chunk_ids, rec, norms, released)
+    e, m, r = write_extraction(conn, doc_id, chunk_ids, rec, norms, released)
+    return e, m - mentions, r - relations
 
 
 def import_kb(session: Session, entities: list[KBEntity], normalize) -> tuple[int, int]:  # type: ignore[no-untyped-def]

@@ -13,6 +13,11 @@ from kg.api import KGError, KnowledgeGraph, NotFound
 from kg.types import FileError, IngestReport
 
 
+def _undirected(relations: list[tuple]) -> list[tuple]:
+    """``related_to`` is stored with the smaller entity id first: compare its two ends by name instead."""
+    return [(min(h, t), p, max(h, t), w) if p == "related_to" else (h, p, t, w) for h, p, t, w in relations]
+
+
 def content(db: Path) -> dict[str, list[tuple]]:
     """The store by names instead of ids, so that two stores built in different ways can be compared."""
     ent = "e.name || '/' || e.type"
@@ -29,9 +34,9 @@ def content(db: Path) -> dict[str, list[tuple]]:
         "aliases": sorted(rows(db, f"SELECT {ent}, a.alias, a.norm, a.source, d.source, c.ord FROM aliases a "
                                    "JOIN entities e ON e.id = a.entity_id LEFT JOIN chunks c ON c.id = a.chunk_id "
                                    "LEFT JOIN documents d ON d.id = c.document_id"), key=repr),
-        "relations": sorted(rows(db, "SELECT h.name || '/' || h.type, r.predicate, t.name || '/' || t.type, r.weight "
-                                     "FROM relations r JOIN entities h ON h.id = r.head_id "
-                                     "JOIN entities t ON t.id = r.tail_id")),
+        "relations": sorted(_undirected(rows(db, "SELECT h.name || '/' || h.type, r.predicate, t.name || '/' || "
+                                                 "t.type, r.weight FROM relations r JOIN entities h ON h.id = "
+                                                 "r.head_id JOIN entities t ON t.id = r.tail_id"))),
         "evidence": sorted(rows(db, "SELECT d.source, c.ord, e.sent_start, e.sent_end, e.predicate, hm.start, tm.start "
                                     "FROM relation_evidence e JOIN chunks c ON c.id = e.chunk_id "
                                     "JOIN documents d ON d.id = c.document_id JOIN mentions hm "

@@ -162,8 +162,8 @@ def test_a_name_never_spans_a_line_break_or_is_only_a_number(make_kg: Callable[.
 def test_a_name_is_trimmed_of_the_layout_around_it(text: str, kept: str | None) -> None:
     from spacy.tokens import Span
 
+    from extract.names import trim
     from extract.ner import load_pipeline
-    from extract.pipeline import trim
 
     doc = load_pipeline(parser=False).make_doc(text)
     out = trim(Span(doc, 0, len(doc), label="ORG"))

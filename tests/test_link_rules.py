@@ -141,8 +141,8 @@ def test_trim_drops_swept_in_words_but_keeps_name_particles(text: str, start: in
                                                             kept: str | None) -> None:
     from spacy.tokens import Span
 
+    from extract.names import trim
     from extract.ner import load_pipeline
-    from extract.pipeline import trim
 
     nlp = load_pipeline(parser=False)
     doc = nlp.make_doc(text)

@@ -30,6 +30,23 @@ def test_an_undescribed_cluster_joins_the_only_described_one_of_its_group() -> N
     assert partition(two) == {frozenset({1}), frozenset({2}), frozenset({3})}
 
 
+def local_t(i: int, type: str, is_title: bool = False) -> Local:
+    return Local(i, i, "Irène Joliot-Curie", type, None, is_title, None)
+
+
+def test_one_type_per_entity_by_a_clear_majority_of_documents() -> None:
+    # NER calls her PERSON in three documents and ORG in one: one entity, a person.
+    block = [local_t(1, "PERSON"), local_t(2, "PERSON"), local_t(3, "ORG"), local_t(4, "PERSON")]
+    (c,) = clusters(block)
+    assert c.type == "PERSON" and len(c.members) == 4
+    # No clear majority, a person and a place, or a document about each: kept apart.
+    assert partition([local_t(1, "PERSON"), local_t(2, "ORG")]) == {frozenset({1}), frozenset({2})}
+    assert partition([local_t(1, "PERSON"), local_t(2, "PERSON"), local_t(3, "GPE")]) == {frozenset({1, 2}),
+                                                                                       frozenset({3})}
+    assert partition([local_t(1, "PERSON", True), local_t(2, "PERSON"), local_t(3, "ORG", True)]) == {
+        frozenset({1, 2}), frozenset({3})}
+
+
 def test_untyped_locals_join_the_largest_cluster_or_their_described_one() -> None:
     block = [local(1, "GPE"), local(2, "GPE"), local(3, "PERSON"), local(4, "MISC"),
              local(5, "WORK_OF_ART", "film"), local(6, "MISC", "film")]

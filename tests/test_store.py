@@ -252,7 +252,7 @@ def test_merge_then_unmerge_restores_everything_and_is_logged(tmp_path: Path, ma
     assert (pierre, "Pierre Curie", "PERSON", marie) in merged["entities"]  # a tombstone, not deleted
     # Evidence between the two now supports a self-relation; every relation weighs what its evidence does.
     assert all(h != pierre and t != pierre for _, h, t, _ in merged["evidence"])
-    assert (marie, marie, "worked_with", 1.0) in merged["relations"]
+    assert (marie, marie, "related_to", 1.0) in merged["relations"]  # "worked with": no schema predicate
     ev_count = Counter((h, t, p) for _, h, t, p in merged["evidence"])
     assert {(h, t, p): w for h, t, p, w in merged["relations"]} == ev_count
     with kg.db.read() as s:
