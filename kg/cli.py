@@ -962,6 +962,32 @@ def bench_extract(dataset: str, limit: int | None, as_json: bool) -> None:
     _emit_json(result) if as_json else print_extract_bench(result, out)
 
 
+@bench.command("link")
+@click.argument("dataset", type=click.Path(exists=True))
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N documents.")
+@click.option("--processes", type=click.IntRange(min=1), default=2, show_default=True,
+              help="spaCy worker processes, for both the ingest and the bare NER pass.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write the JSON result to this file.")
+@json_option
+@user_errors
+def bench_link(dataset: str, limit: int | None, processes: int, out_path: str | None, as_json: bool) -> None:
+    """Cross-document linking: whether mentions of one gold entity in different documents land on one graph
+    entity, against grouping spaCy NER mentions by their normalised name (as GraphRAG and LightRAG merge).
+
+    DATASET is a folder with docs.jsonl ({id, title, text, entities: [{id, start, end}]}, the entity ids global,
+    e.g. Wikidata QIDs, the offsets characters into text), or that file.
+
+    Example:
+
+        kg bench link ./link-gold --out link.json
+    """
+    from kg.bench.link import print_link_bench, run_link_bench
+    result = run_link_bench(dataset, limit=limit, processes=processes, progress=None if as_json else err)
+    _write_json(out_path, result)
+    _emit_json(result) if as_json else print_link_bench(result, out)
+
+
 @bench.command("retrieval")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False))
 @click.option("--db", "db_path", metavar="FILE", default=None,

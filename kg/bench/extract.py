@@ -11,7 +11,7 @@ import json
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -21,11 +21,19 @@ from rich.table import Table
 from sqlalchemy import select
 
 from extract.normalize import normalize
+from extract.schema import WIKIDATA
 from kg.api import KGConfig, KGError, KnowledgeGraph
 from kg.bench.common import bare_ner, find_file
-from store.schema import Chunk, Document, Mention, RelationEvidence
+from store.schema import Chunk, Document, Entity, Mention, RelationEvidence
 
 GOLD_TYPES = ("PER", "ORG", "LOC", "MISC")
+# spaCy's labels in Re-DocRED's types; the graph's MISC (no label) stays MISC. Re-DocRED types a nationality
+# ('German', 'American': spaCy's NORP) as the place it names, LOC, and a language as MISC.
+TYPE_OF_LABEL = {
+    "PERSON": "PER", "ORG": "ORG", "GPE": "LOC", "LOC": "LOC", "FAC": "LOC", "NORP": "LOC", "PRODUCT": "MISC",
+    "EVENT": "MISC", "WORK_OF_ART": "MISC", "LAW": "MISC", "LANGUAGE": "MISC", "MISC": "MISC", "DATE": "TIME",
+    "TIME": "TIME", "CARDINAL": "NUM", "QUANTITY": "NUM", "MONEY": "NUM", "PERCENT": "NUM", "ORDINAL": "NUM",
+}
 _NO_SPACE_BEFORE = {",", ".", ";", ":", ")", "]", "}", "%", "?", "!", "'s", "n't", "'re", "'ve", "'ll", "'d", "'m"}
 _NO_SPACE_AFTER = {"(", "[", "{", "$", "#"}
 
@@ -37,6 +45,7 @@ class GoldDoc:
     text: str
     mentions: list[tuple[int, int, int, str]]  # start, end, gold entity index, type
     relations: set[tuple[int, int]]  # unordered gold entity pairs with a labelled relation
+    labelled: set[tuple[int, int, str]] = field(default_factory=set)  # (head, tail, Wikidata property)
 
 
 def detokenize(sents: list[list[str]]) -> tuple[str, list[list[tuple[int, int]]]]:
@@ -76,7 +85,8 @@ def load_gold(path: Path, limit: int | None = None) -> list[GoldDoc]:
                     s = spans[m["sent_id"]]
                     mentions.append((s[a][0], s[b - 1][1], ent_idx, m["type"]))
         rels = {tuple(sorted((r["h"], r["t"]))) for r in d.get("labels", []) if r["h"] != r["t"]}
-        docs.append(GoldDoc(f"d{i}", d["title"], text, mentions, rels))  # type: ignore[arg-type]
+        labelled = {(r["h"], r["t"], r.get("r", "")) for r in d.get("labels", []) if r["h"] != r["t"]}
+        docs.append(GoldDoc(f"d{i}", d["title"], text, mentions, rels, labelled))  # type: ignore[arg-type]
     return docs
 
 
@@ -113,6 +123,8 @@ class _Tally:
         self.gold = self.exact = self.relaxed = 0
         self.same_gold = self.same_pred = self.both = 0
         self.gold_entities = self.split_entities = 0
+        self.typed = self.typed_right = 0
+        self.confusion: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))  # gold -> predicted
 
     def mentions(self, n_gold: int, n_exact: int, n_relaxed: int) -> None:
         self.gold += n_gold
@@ -130,7 +142,15 @@ class _Tally:
         self.gold_entities += len(groups)
         self.split_entities += sum(len(v) > 1 for v in groups.values())
 
-    def result(self) -> dict[str, float]:
+    def types(self, gold: str, predicted: list[str]) -> None:
+        """One found gold entity: its gold type against the type most of its found mentions' predictions have."""
+        if predicted:
+            guess = max(sorted(set(predicted)), key=predicted.count)
+            self.typed += 1
+            self.typed_right += guess == gold
+            self.confusion[gold][guess] += 1
+
+    def result(self) -> dict[str, Any]:
         recall = self.both / self.same_gold if self.same_gold else 0.0
         precision = self.both / self.same_pred if self.same_pred else 0.0
         return {
@@ -140,6 +160,8 @@ class _Tally:
             "merge_precision": round(precision, 4),
             "merge_f1": round(_f1(precision, recall), 4),
             "duplicate_entity_rate": round(self.split_entities / self.gold_entities, 4) if self.gold_entities else 0.0,
+            "type_accuracy": round(self.typed_right / self.typed, 4) if self.typed else 0.0,
+            "type_confusion": {g: dict(sorted(p.items())) for g, p in sorted(self.confusion.items())},
         }
 
 
@@ -154,8 +176,11 @@ def run_extract_bench(dataset: str | Path, limit: int | None = None, processes: 
     say(f"bare spaCy NER over {len(docs)} documents…")
     t0 = time.perf_counter()
     nlp = bare_ner(config.extract.model)
-    bare = [[(e.start_char, e.end_char, normalize(e.text)) for e in doc.ents if e.label_ in config.extract.labels]
-            for doc in nlp.pipe((d.text for d in docs), batch_size=64, n_process=processes)]
+    bare_docs = [[(e.start_char, e.end_char, normalize(e.text), e.label_) for e in doc.ents
+                  if e.label_ in config.extract.labels]
+                 for doc in nlp.pipe((d.text for d in docs), batch_size=64, n_process=processes)]
+    bare = [[(a, b, norm) for a, b, norm, _ in ents] for ents in bare_docs]
+    bare_label = [{(a, b): TYPE_OF_LABEL.get(label, "MISC") for a, b, _, label in ents} for ents in bare_docs]
     bare_s = time.perf_counter() - t0
 
     with tempfile.TemporaryDirectory(prefix="kg-bench-") as tmp:
@@ -167,29 +192,42 @@ def run_extract_bench(dataset: str | Path, limit: int | None = None, processes: 
         with KnowledgeGraph(Path(tmp) / "bench.db", config) as g:
             report = g.ingest([corpus])
             kg_s = time.perf_counter() - t0
-            pred, pairs = _read_predictions(g)
+            pred, pairs, entity_types, labels = _read_predictions(g)
             n_entities = g.stats().entities
 
     ours, peer = _Tally(), _Tally()
     rel_gold = rel_hit = rel_pred = rel_pred_ok = 0
+    named: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # schema predicate -> [scored, right]
     for d in docs:
         p_mentions = pred.get(d.key, [])
         b_mentions = bare[int(d.key[1:])]
         assign_ours, assign_peer = [], []
         ent_of_gold: dict[int, set[int]] = defaultdict(set)
+        gold_types: dict[int, list[str]] = defaultdict(list)
+        our_types: dict[int, list[str]] = defaultdict(list)
+        peer_types: dict[int, list[str]] = defaultdict(list)
+        b_spans = [(a, b, (a, b)) for a, b, _ in b_mentions]
         n_ex = n_rel = b_ex = b_rel = 0
-        for a, b, ent, _ in d.mentions:
+        for a, b, ent, gold_type in d.mentions:
+            gold_types[ent].append(gold_type)
             ex, rel = _match((a, b), p_mentions)
             n_ex += ex is not None
             n_rel += rel is not None
             if rel is not None:
                 assign_ours.append((ent, rel))
                 ent_of_gold[ent].add(rel)
+                our_types[ent].append(TYPE_OF_LABEL.get(entity_types.get(rel, "MISC"), "MISC"))
             bex, brel = _match((a, b), b_mentions)
             b_ex += bex is not None
             b_rel += brel is not None
             if brel is not None:
                 assign_peer.append((ent, brel))  # grouped by normalised surface string
+                peer_types[ent].append(bare_label[int(d.key[1:])][_match((a, b), b_spans)[1]])
+        for ent, found in our_types.items():  # the entities both found, so that the two are compared alike
+            if ent in peer_types:
+                gold = max(sorted(set(gold_types[ent])), key=gold_types[ent].count)
+                ours.types(gold, found)
+                peer.types(gold, peer_types[ent])
         ours.mentions(len(d.mentions), n_ex, n_rel)
         peer.mentions(len(d.mentions), b_ex, b_rel)
         ours.merging(assign_ours)
@@ -204,6 +242,14 @@ def run_extract_bench(dataset: str | Path, limit: int | None = None, processes: 
             if ent_of_gold.get(h) and ent_of_gold.get(t):
                 rel_gold += 1
                 rel_hit += any(tuple(sorted((x, y))) in doc_pairs for x in ent_of_gold[h] for y in ent_of_gold[t])
+        for x, pred_name, y in labels.get(d.key, set()):  # named edges whose two ends are found gold entities
+            if gold_of_pred.get(x) and gold_of_pred.get(y):
+                direct, inverse = WIKIDATA[pred_name]
+                named[pred_name][0] += 1
+                named[pred_name][1] += any((gx, gy, r) in d.labelled and r in direct
+                                           or (gy, gx, r) in d.labelled and r in inverse
+                                           for gx in gold_of_pred[x] for gy in gold_of_pred[y]
+                                           for r in direct | inverse)
         for x, y in doc_pairs:
             if gold_of_pred.get(x) and gold_of_pred.get(y):
                 rel_pred += 1
@@ -215,17 +261,26 @@ def run_extract_bench(dataset: str | Path, limit: int | None = None, processes: 
         "gold_mentions": ours.gold,
         "kg": {**ours.result(), "seconds": round(kg_s, 2), "graph_entities": n_entities,
                "relation_pair_recall": round(rel_hit / rel_gold, 4) if rel_gold else 0.0,
-               "relation_pair_precision": round(rel_pred_ok / rel_pred, 4) if rel_pred else 0.0},
+               "relation_pair_precision": round(rel_pred_ok / rel_pred, 4) if rel_pred else 0.0,
+               "named_relations": sum(n for n, _ in named.values()),
+               "named_relation_precision": (round(sum(ok for _, ok in named.values())
+                                                  / sum(n for n, _ in named.values()), 4)
+                                            if any(n for n, _ in named.values()) else 0.0),
+               "named_by_predicate": {k: {"scored": n, "right": ok} for k, (n, ok) in sorted(named.items())}},
         "peer_spacy_ner_surface_match": {**peer.result(), "seconds": round(bare_s, 2)},
         "errors": len(report.errors),
     }
 
 
-def _read_predictions(g: KnowledgeGraph) -> tuple[dict[str, list[tuple[int, int, int]]], dict[str, set]]:
-    """Each document's mentions as (doc start, doc end, entity id) and its related entity pairs."""
+def _read_predictions(g: KnowledgeGraph) -> tuple[dict[str, list[tuple[int, int, int]]], dict[str, set],
+                                                  dict[int, str], dict[str, set]]:
+    """Each document's mentions as (doc start, doc end, entity id), its related entity pairs, the type of every
+    entity, and each document's named edges (head, schema predicate, tail)."""
+    labels: dict[str, set[tuple[int, str, int]]] = defaultdict(set)
     mentions: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
     pairs: dict[str, set[tuple[int, int]]] = defaultdict(set)
     with g.db.read() as s:
+        types = dict(s.execute(select(Entity.id, Entity.type)).tuples().all())
         key_of = {doc_id: src.rsplit("#", 1)[-1] for doc_id, src in s.execute(select(Document.id, Document.source))}
         q = (select(Chunk.document_id, Chunk.start_char, Mention.id, Mention.start, Mention.end, Mention.entity_id)
              .join(Mention, Mention.chunk_id == Chunk.id))
@@ -233,13 +288,16 @@ def _read_predictions(g: KnowledgeGraph) -> tuple[dict[str, list[tuple[int, int,
         for doc_id, off, mid, a, b, eid in s.execute(q):
             mentions[key_of[doc_id]].append((off + a, off + b, eid))
             ent_of_mention[mid] = eid
-        q2 = (select(Chunk.document_id, RelationEvidence.head_mention_id, RelationEvidence.tail_mention_id)
+        q2 = (select(Chunk.document_id, RelationEvidence.head_mention_id, RelationEvidence.tail_mention_id,
+                     RelationEvidence.predicate)
               .join(RelationEvidence, RelationEvidence.chunk_id == Chunk.id))
-        for doc_id, h, t in s.execute(q2):
+        for doc_id, h, t, predicate in s.execute(q2):
             x, y = ent_of_mention[h], ent_of_mention[t]
             if x != y:
                 pairs[key_of[doc_id]].add((min(x, y), max(x, y)))
-    return mentions, pairs
+                if predicate in WIKIDATA:
+                    labels[key_of[doc_id]].add((x, predicate, y))
+    return mentions, pairs, types, labels
 
 
 def print_extract_bench(r: dict[str, Any], console: Console) -> None:
@@ -253,13 +311,17 @@ def print_extract_bench(r: dict[str, Any], console: Console) -> None:
                        ("mention_recall_relaxed", "mention recall (containment)"),
                        ("merge_recall", "merge recall (pairs)"), ("merge_precision", "merge precision (pairs)"),
                        ("merge_f1", "merge F1"), ("duplicate_entity_rate", "duplicate-entity rate"),
+                       ("type_accuracy", "type accuracy (PER/ORG/LOC/MISC)"),
                        ("seconds", "seconds")]:
         t.add_row(label, f"{ours[key]:.3f}" if key != "seconds" else f"{ours[key]:.1f}",
                   f"{peer[key]:.3f}" if key != "seconds" else f"{peer[key]:.1f}")
     t.add_row("relation pairs recall / precision",
               f"{ours['relation_pair_recall']:.3f} / {ours['relation_pair_precision']:.3f}", "")
+    t.add_row("named relations (schema) precision", f"{ours['named_relation_precision']:.3f} "
+              f"of {ours['named_relations']}", "")
     t.add_row("graph entities (cross-document)", str(ours["graph_entities"]), "")
     console.print(t)
     console.print("[dim]merge scores are over gold mentions found (containment match), pairs within a document; "
-                  "the duplicate-entity rate is the share of found gold entities split over several graph entities."
+                  "the duplicate-entity rate is the share of found gold entities split over several graph entities; "
+                  "type accuracy is over the gold entities both found, each typed by most of its found mentions."
                   "[/dim]")
