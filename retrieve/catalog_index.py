@@ -64,17 +64,29 @@ def _live_entities(conn: sqlite3.Connection, ids: Iterable[int] | None = None
                    ) -> Iterator[tuple[int, str, str, list[str]]]:
     """(id, name, type, alias strings) per live entity in one read, aliases in the order ``read.catalog_rows``
     yields them (by norm, then row: its DISTINCT scans ix_aliases_entity_norm)."""
-    sql = ("SELECT e.id, e.name, e.type, a.alias FROM entities e LEFT JOIN aliases a ON a.entity_id = e.id "
-           "WHERE e.merged_into_id IS NULL{} ORDER BY e.id, a.norm, a.id")
-    if ids is None:
-        queries: list[tuple[str, list[int]]] = [(sql.format(""), [])]
-    else:
-        wanted = sorted(set(ids))
-        parts = [wanted[i : i + _BATCH] for i in range(0, len(wanted), _BATCH)]
-        queries = [(sql.format(f" AND e.id IN ({','.join('?' * len(p))})"), p) for p in parts]
-    for query, params in queries:
-        for (ref, name, typ), rows in groupby(conn.execute(query, params), key=lambda r: r[:3]):
-            yield ref, name, typ, [r[3] for r in rows if r[3] is not None]
+    if ids is not None:
+        yield from _some_live_entities(conn, sorted(set(ids)))
+        return
+    query = ("SELECT e.id, e.name, e.type, a.alias FROM entities e LEFT JOIN aliases a ON a.entity_id = e.id "
+             "WHERE e.merged_into_id IS NULL ORDER BY e.id, a.norm, a.id")
+    for (ref, name, typ), rows in groupby(conn.execute(query), key=lambda r: r[:3]):
+        yield ref, name, typ, [r[3] for r in rows if r[3] is not None]
+
+
+def _some_live_entities(conn: sqlite3.Connection, wanted: list[int]) -> Iterator[tuple[int, str, str, list[str]]]:
+    """``_live_entities`` of a few entities: SQLite folds each one's alias rows (one per document that names it,
+    so a common name has as many as the corpus has documents about it) into its distinct aliases, still in the
+    order of their first row within each norm."""
+    for i in range(0, len(wanted), _BATCH):
+        part = wanted[i : i + _BATCH]
+        marks = ",".join("?" * len(part))
+        aliases: dict[int, list[str]] = {}
+        for ref, alias in conn.execute(f"SELECT entity_id, alias FROM aliases WHERE entity_id IN ({marks}) "
+                                       "GROUP BY entity_id, norm, alias ORDER BY entity_id, norm, min(id)", part):
+            aliases.setdefault(ref, []).append(alias)
+        for ref, name, typ in conn.execute(f"SELECT id, name, type FROM entities WHERE merged_into_id IS NULL AND "
+                                           f"id IN ({marks}) ORDER BY id", part):
+            yield ref, name, typ, aliases.get(ref, [])
 
 
 def overlay_catalog(conn: sqlite3.Connection, ids: Iterable[int]) -> EntityCatalog:

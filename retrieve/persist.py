@@ -386,6 +386,7 @@ def apply_changes(conn: Any, parts: Parts, chunks: np.ndarray, entities: np.ndar
     equal to what ``build`` would give now."""
     if not len(chunks) and not len(entities):
         return parts
+    before = parts.vectors
     parts = _grow(parts, _slots_needed(conn))
     slots, enc = parts.slots, parts.encoders
     # Rows: drop the changed chunks' old rows, add their rows as they are now (deleted chunks have none).
@@ -412,7 +413,10 @@ def apply_changes(conn: Any, parts: Parts, chunks: np.ndarray, entities: np.ndar
     vectors = parts.vectors
     if vecs is not None or vectors is not None:
         d = (vecs if vecs is not None else vectors).shape[1]  # type: ignore[union-attr]
-        vectors = np.array(vectors, dtype=np.float32) if vectors is not None else np.zeros((slots, d), np.float32)
+        if vectors is None:
+            vectors = np.zeros((slots, d), np.float32)
+        elif vectors is before:  # the files' (memory-mapped, read-only) or a cached base: changed on a copy
+            vectors = np.array(vectors, dtype=np.float32)
         vectors[entities[entities < slots]] = 0
         if vecs is not None:
             vectors[eids] = vecs
