@@ -43,6 +43,8 @@ def trim(span: Span) -> Span | None:
                             or (doc[start].is_lower and doc[start].is_alpha and doc[start].text not in PARTICLES)):
         start += 1  # 'the', and words like 'later' or 'former' that NER sweeps in: not 'de' of 'de Gaulle'
     while end > start and (doc[end - 1].text in ("'s", "’s", "'", "’") or _layout(doc[end - 1])):
+        if doc[end - 1].text == ")" and "(" in doc[start : end - 1].text:
+            break  # it closes a bracket of the name: 'Institut Curie (Paris)'
         end -= 1
     if start == end or not any(c.isalpha() for c in doc[start:end].text):
         return None  # nothing of a name left, or never was ('−', '←', '49.54', '2,000')
@@ -109,13 +111,15 @@ def split_run_on(span: Span) -> list[Span]:
 
 def name_spans(doc: Doc, labels: frozenset[str], known: Callable[[str], bool] = lambda s: False) -> list[Span]:
     """NER's names in a Doc, one name per span: cut at line breaks, pipes and emoji (a name never joins two
-    table cells or list items), split at conjunctions and run-on names, trimmed, and without code or numbers.
-    ``known(text)``: whether the document names ``text`` on its own elsewhere."""
+    table cells or list items) and at a bracket left open, split at conjunctions and run-on names, trimmed, and
+    without code or numbers. ``known(text)``: whether the document names ``text`` on its own elsewhere."""
     out = []
     for e in doc.ents:
         if e.label_ not in labels:
             continue
         cuts = [t.i for t in e if _symbol(t)]
+        if e.text.count("(") != e.text.count(")"):  # 'Radium Institute (Institut du Radium': two names
+            cuts = sorted(set(cuts) | {t.i for t in e if t.text in ("(", ")")})
         for piece in _pieces(doc, e.start, e.end, cuts, e.label_) if cuts else [e]:
             for part in split_conjunction(piece, known):
                 for name in split_run_on(part):

@@ -82,3 +82,12 @@ def test_split_names_keep_only_the_label_ner_gave_them(make_doc) -> None:
     assert [s.label_ for s in firm] == ["MISC", "MISC"]  # NER's ORG was for the whole, not for either name
     run_on = split_run_on(whole(make_doc("Second World War the Kaiser Wilhelm Society"), "EVENT"))
     assert [s.label_ for s in run_on] == ["EVENT", "MISC"]
+
+
+def test_a_bracket_left_open_cuts_the_name(make_doc) -> None:
+    doc = make_doc("The Radium Institute (Institut du Radium in Paris")
+    doc.ents = [Span(doc, 1, 7, label="ORG")]
+    assert [s.text for s in name_spans(doc, frozenset({"ORG"}))] == ["Radium Institute", "Institut du Radium"]
+    doc = make_doc("The Institut Curie (Paris) opened")
+    doc.ents = [Span(doc, 1, 6, label="ORG")]
+    assert [s.text for s in name_spans(doc, frozenset({"ORG"}))] == ["Institut Curie (Paris)"]
