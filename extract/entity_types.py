@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from store.kinds import UNKNOWN
 from store.records import MentionRecord, NewEntity
-from store.resolve import UNKNOWN
 
 _HEADS: dict[str, tuple[str, ...]] = {
     "LOC": ("river", "lake", "mountain", "mountains", "mount", "valley", "island", "islands", "bay", "sea", "ocean",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from extract.catalog import Candidate, EntityCatalog
 from extract.config import LinkConfig
-from store.resolve import UNKNOWN, type_compat
+from store.kinds import UNKNOWN, type_compat
 
 __all__ = ["UNKNOWN", "Decision", "LinkConfig", "Linker", "type_compat"]
 

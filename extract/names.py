@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from spacy.tokens import Doc, Span, Token
 
-from store.resolve import UNKNOWN  # the label of a name whose kind NER did not say
+from store.kinds import UNKNOWN  # the label of a name whose kind NER did not say
 
 _DETERMINERS = frozenset({"the", "a", "an"})
 PARTICLES = frozenset({"de", "da", "di", "del", "della", "der", "den", "van", "von", "le", "la", "du", "des", "al",

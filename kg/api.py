@@ -537,7 +537,7 @@ class KnowledgeGraph:
         A line with an unknown type, or an id an earlier line already gave, is skipped and reported in
         ``errors``, as is a malformed line; the rest are imported."""
         from kg.pipeline import relink_pending
-        from store.resolve import KB_TYPES
+        from store.kinds import KB_TYPES
         from store.writer import import_kb
 
         entities, errors = [], []

@@ -1,51 +1,73 @@
-"""User merges and unmerges of entities, recorded in the merge log so that each can be undone exactly."""
+"""User merges and unmerges of entities, recorded in the merge log so that each can be undone exactly, and the
+entity a merged one resolves to."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections.abc import Iterable
 
 from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.orm import Session
 
-from store.resolve import batched, raw_cursor, repoint
+from store.relations import rekey_evidence
+from store.rows import batched, raw_cursor
 from store.schema import Alias, Document, Entity, Mention, MergeLog, _now
-from store.writer import relation_key, upsert_relations
 
 
 class MergeError(ValueError):
     """A merge or unmerge that cannot be done as asked."""
 
 
-def rekey_evidence(conn: Connection, mention_ids: list[int]) -> int:
-    """File the evidence of these (moved) mentions under the relation their entities now imply. A relation's
-    weight stays its number of evidence rows, adjusted by what moved, and one left with none goes. Returns how
-    many relations the graph gained (created less those gone)."""
+def effective(conn: Connection, entity_id: int, cache: dict[int, int] | None = None) -> int:
+    """The entity that user merges fold ``entity_id`` into (itself when it was never merged)."""
+    if cache is not None and entity_id in cache:
+        return cache[entity_id]
+    seen, cur = [entity_id], entity_id
+    while True:
+        nxt = conn.exec_driver_sql("SELECT merged_into_id FROM entities WHERE id = ?", (cur,)).scalar()
+        if nxt is None or nxt in seen:
+            break
+        seen.append(nxt)
+        cur = nxt
+    if cache is not None:
+        cache[entity_id] = cur
+    return cur
+
+
+def effective_map(conn: Connection, entity_ids: set[int]) -> dict[int, int]:
+    """entity id -> the entity user merges fold it into, for these ids (one query unless merges exist)."""
+    out = {e: e for e in entity_ids}
+    cache: dict[int, int] = {}
     cur = raw_cursor(conn)
-    rows: dict[int, tuple] = {}
-    for part in batched(sorted(set(mention_ids))):
+    for part in batched(sorted(entity_ids)):
+        for (eid,) in cur.execute(f"SELECT id FROM entities WHERE id IN ({','.join('?' * len(part))}) "
+                                  "AND merged_into_id IS NOT NULL", part).fetchall():
+            out[eid] = effective(conn, eid, cache)
+    return out
+
+
+def repoint(conn: Connection, local_ids: Iterable[int]) -> list[int]:
+    """Give the mentions, aliases and "about" link of these locals the entity their cluster resolves to.
+    Returns the mentions that moved, whose evidence ``rekey_evidence`` re-files."""
+    ids = sorted(set(local_ids))
+    moved: list[int] = []
+    cur = raw_cursor(conn)
+    for part in batched(ids):
         marks = ",".join("?" * len(part))
-        for side in ("head_mention_id", "tail_mention_id"):
-            rows.update((r[0], r[1:]) for r in cur.execute(
-                f"SELECT v.id, v.relation_id, h.entity_id, t.entity_id, v.predicate FROM relation_evidence v "
-                f"JOIN mentions h ON h.id = v.head_mention_id JOIN mentions t ON t.id = v.tail_mention_id "
-                f"WHERE v.{side} IN ({marks})", part).fetchall())
-    keyed = {ev: (old, relation_key(h, t, p)) for ev, (old, h, t, p) in rows.items()}
-    ids, created = upsert_relations(conn, Counter({k: 0 for _, k in keyed.values()}))
-    delta: Counter[int] = Counter()
-    moves = []
-    for ev, (old, k) in sorted(keyed.items()):
-        if ids[k] != old:
-            moves.append((ids[k], ev))
-            delta[old] -= 1
-            delta[ids[k]] += 1
-    cur.executemany("UPDATE relation_evidence SET relation_id = ? WHERE id = ?", moves)
-    cur.executemany("UPDATE relations SET weight = weight + ? WHERE id = ?", [(d, r) for r, d in delta.items() if d])
-    gone = 0
-    for part in batched(sorted(r for r, d in delta.items() if d < 0)):
-        cur.execute(f"DELETE FROM relations WHERE id IN ({','.join('?' * len(part))}) AND weight = 0", part)
-        gone += cur.rowcount
-    return created - gone
+        rows = cur.execute(f"SELECT id, entity_id, is_title, document_id FROM local_entities WHERE id IN ({marks})",
+                           part).fetchall()
+        target = effective_map(conn, {e for _, e, _, _ in rows if e is not None})
+        want = {lid: target[e] for lid, e, _, _ in rows if e is not None}
+        moves = [(want[lid], mid) for mid, lid, have in cur.execute(
+            f"SELECT id, local_id, entity_id FROM mentions WHERE local_id IN ({marks})", part).fetchall()
+            if lid in want and want[lid] != have]
+        cur.executemany("UPDATE mentions SET entity_id = ? WHERE id = ?", moves)
+        moved += [mid for _, mid in moves]
+        pairs = [(t, lid, t) for lid, t in want.items()]
+        cur.executemany("UPDATE aliases SET entity_id = ? WHERE local_id = ? AND entity_id != ?", pairs)
+        cur.executemany("UPDATE documents SET about_entity_id = ? WHERE id = ? AND about_entity_id IS NOT ?",
+                        [(want[lid], doc, want[lid]) for lid, e, is_title, doc in rows if is_title and e is not None])
+    return moved
 
 
 def _descendants(conn: Connection, entity_id: int) -> list[int]:

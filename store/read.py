@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session, aliased
 
+from store.relations import RELATED_TO
 from store.schema import Alias, Chunk, Document, Entity, Mention, MergeLog, Relation, RelationEvidence
-from store.writer import RELATED_TO
 
 LIVE = Entity.merged_into_id.is_(None)
 

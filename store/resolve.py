@@ -19,36 +19,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from store.kinds import MIN_TYPE, TYPE_GROUPS, UNKNOWN, type_compat
+from store.merge import dissolve_merges, repoint
+from store.relations import rekey_evidence
+from store.rows import batched, raw_cursor
+
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-UNKNOWN = "MISC"
-# Types that spaCy's NER confuses with each other get partial credit; PERSON against a place gets almost none.
-TYPE_GROUPS = {
-    "PERSON": "person", "NORP": "group", "ORG": "org", "FAC": "place", "GPE": "place", "LOC": "place",
-    "PRODUCT": "work", "EVENT": "event", "WORK_OF_ART": "work", "LAW": "work", "LANGUAGE": "group",
-}
-_PAIR = {
-    frozenset({"place", "org"}): 0.5, frozenset({"group", "place"}): 0.5, frozenset({"group", "org"}): 0.5,
-    frozenset({"work", "event"}): 0.6, frozenset({"work", "org"}): 0.5, frozenset({"event", "org"}): 0.4,
-    frozenset({"person", "org"}): 0.25, frozenset({"person", "work"}): 0.25,
-}
-KB_TYPES = frozenset([*TYPE_GROUPS, UNKNOWN])  # the types a knowledge-base entity may have
 MAJORITY = 2  # an undescribed type cluster this many times larger than another absorbs it
 CONFUSED = 0.25  # ... when their types are at least this compatible: the pairs NER confuses (person and org)
-MIN_TYPE = 0.3  # below this, same-name entities of different types never share an entity
-
-
-def type_compat(a: str, b: str) -> float:
-    """1.0 for the same type, partial for types the tagger confuses, ~0 for person versus place."""
-    if a == b:
-        return 1.0
-    if UNKNOWN in (a, b):
-        return 0.7
-    ga, gb = TYPE_GROUPS.get(a, a), TYPE_GROUPS.get(b, b)
-    if ga == gb:
-        return 0.85
-    return _PAIR.get(frozenset({ga, gb}), 0.1)
 
 
 @dataclass(frozen=True)
@@ -160,69 +140,6 @@ def pick_kb(cluster: Cluster, kb: list[KBEntry]) -> KBEntry | None:
                default=None)
 
 
-def effective(conn: Connection, entity_id: int, cache: dict[int, int] | None = None) -> int:
-    """The entity that user merges fold ``entity_id`` into (itself when it was never merged)."""
-    if cache is not None and entity_id in cache:
-        return cache[entity_id]
-    seen, cur = [entity_id], entity_id
-    while True:
-        nxt = conn.exec_driver_sql("SELECT merged_into_id FROM entities WHERE id = ?", (cur,)).scalar()
-        if nxt is None or nxt in seen:
-            break
-        seen.append(nxt)
-        cur = nxt
-    if cache is not None:
-        cache[entity_id] = cur
-    return cur
-
-
-def raw_cursor(conn: Connection):  # type: ignore[no-untyped-def]
-    """The sqlite3 cursor of this connection's transaction: the hot paths skip SQLAlchemy's per-statement cost."""
-    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-
-
-def batched(ids: list, size: int = 500) -> Iterable[list]:
-    """Slices of at most ``size`` ids: SQLite takes a bounded number of parameters per statement."""
-    for i in range(0, len(ids), size):
-        yield ids[i : i + size]
-
-
-def effective_map(conn: Connection, entity_ids: set[int]) -> dict[int, int]:
-    """entity id -> the entity user merges fold it into, for these ids (one query unless merges exist)."""
-    out = {e: e for e in entity_ids}
-    cache: dict[int, int] = {}
-    cur = raw_cursor(conn)
-    for part in batched(sorted(entity_ids)):
-        for (eid,) in cur.execute(f"SELECT id FROM entities WHERE id IN ({','.join('?' * len(part))}) "
-                                  "AND merged_into_id IS NOT NULL", part).fetchall():
-            out[eid] = effective(conn, eid, cache)
-    return out
-
-
-def repoint(conn: Connection, local_ids: Iterable[int]) -> list[int]:
-    """Give the mentions, aliases and "about" link of these locals the entity their cluster resolves to.
-    Returns the mentions that moved, whose evidence ``rekey_evidence`` re-files."""
-    ids = sorted(set(local_ids))
-    moved: list[int] = []
-    cur = raw_cursor(conn)
-    for part in batched(ids):
-        marks = ",".join("?" * len(part))
-        rows = cur.execute(f"SELECT id, entity_id, is_title, document_id FROM local_entities WHERE id IN ({marks})",
-                           part).fetchall()
-        target = effective_map(conn, {e for _, e, _, _ in rows if e is not None})
-        want = {lid: target[e] for lid, e, _, _ in rows if e is not None}
-        moves = [(want[lid], mid) for mid, lid, have in cur.execute(
-            f"SELECT id, local_id, entity_id FROM mentions WHERE local_id IN ({marks})", part).fetchall()
-            if lid in want and want[lid] != have]
-        cur.executemany("UPDATE mentions SET entity_id = ? WHERE id = ?", moves)
-        moved += [mid for _, mid in moves]
-        pairs = [(t, lid, t) for lid, t in want.items()]
-        cur.executemany("UPDATE aliases SET entity_id = ? WHERE local_id = ? AND entity_id != ?", pairs)
-        cur.executemany("UPDATE documents SET about_entity_id = ? WHERE id = ? AND about_entity_id IS NOT ?",
-                        [(want[lid], doc, want[lid]) for lid, e, is_title, doc in rows if is_title and e is not None])
-    return moved
-
-
 @dataclass
 class Resolution:
     created: int = 0
@@ -270,8 +187,6 @@ def resolve_blocks(conn: Connection, norms: Iterable[str], released: Mapping[int
     removed (entity -> the block they were in): a new cluster of that block and a compatible type takes one
     over, so an edited document keeps its entities and the user merges on them; the others go.
     """
-    from store.merge import dissolve_merges, rekey_evidence
-
     changed_locals: list[int] = []
     result = Resolution()
     released = dict(released or {})

@@ -13,7 +13,7 @@ from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from store.read import LIVE
-from store.resolve import batched
+from store.rows import batched
 from store.schema import (
     Chunk,
     ChunkEmbedding,

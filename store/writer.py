@@ -5,101 +5,16 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import cast
 
-from sqlalchemy import Connection, Table, delete, select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.orm import Session
 
+from store.merge import effective_map
 from store.records import DocumentRecord, KBEntity, WriteResult
-from store.resolve import batched, effective_map, raw_cursor, resolve_blocks
+from store.relations import relation_key, unweigh, upsert_relations
+from store.resolve import resolve_blocks
+from store.rows import TABLES, Ids, batched, insert_rows, marks, raw_cursor
 from store.schema import Alias, Chunk, Document, Entity, Mention, Relation, RelationEvidence, _now
-
-RELATED_TO = "related_to"
-_MODELS = (Alias, Chunk, Document, Entity, Mention, Relation, RelationEvidence)
-_T: dict[type, Table] = {m: cast(Table, m.__table__) for m in _MODELS}
-
-
-class _Ids:
-    """Row ids handed out inside one write transaction.
-
-    Writes run under SQLite's IMMEDIATE lock, so no other writer can take an id between reading the current
-    maxima and inserting; explicit ids let every table go in with one ``executemany`` and no RETURNING.
-    """
-
-    def __init__(self, conn: Connection, models: tuple[type, ...]):
-        sql = "SELECT " + ", ".join(f"(SELECT coalesce(max(id), 0) FROM {_T[m].name})" for m in models)
-        self.next = {m: n + 1 for m, n in zip(models, conn.exec_driver_sql(sql).one())}
-
-    def take(self, model: type, n: int) -> list[int]:
-        start = self.next[model]
-        self.next[model] = start + n
-        return list(range(start, start + n))
-
-
-# Inserts go straight to the driver's executemany, with each column's SQLAlchemy bind processor (JSON,
-# timestamps) applied by hand: the Core insert construct costs more per call than the rows themselves.
-def _plain_insert(table_name: str, cols: list[str]) -> str:
-    quoted = ", ".join(f'"{c}"' for c in cols)
-    return f"INSERT INTO {table_name} ({quoted}) VALUES ({', '.join('?' * len(cols))})"
-
-
-_COLUMNS = {m: [c.name for c in _T[m].columns] for m in _MODELS}
-_SQL: dict[type, tuple[list[str], str]] = {m: (cols, _plain_insert(_T[m].name, cols)) for m, cols in _COLUMNS.items()}
-_PROCESSORS: dict[tuple[type, str], list] = {}
-
-
-def _insert(conn: Connection, model: type, rows: list[dict]) -> None:
-    if not rows:
-        return
-    cols, sql = _SQL[model]
-    key = (model, conn.dialect.name)
-    if key not in _PROCESSORS:
-        dialect = conn.dialect
-        _PROCESSORS[key] = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in _T[model].columns]
-    procs = _PROCESSORS[key]
-    conn.exec_driver_sql(sql, [tuple(v if p is None or v is None else p(v)
-                                     for p, v in zip(procs, (r.get(c) for c in cols))) for r in rows])
-
-
-def relation_key(head: int, tail: int, predicate: str) -> tuple[int, int, str]:
-    """Undirected predicates are stored once, with the smaller id as head."""
-    if predicate == RELATED_TO and tail < head:
-        head, tail = tail, head
-    return head, tail, predicate
-
-
-def upsert_relations(conn: Connection, counts: Counter[tuple[int, int, str]], ids_: _Ids | None = None
-                     ) -> tuple[dict, int]:
-    """Add weight to existing relations and create missing ones; returns key -> id and how many are new."""
-    if not counts:
-        return {}, 0
-    keys = list(counts)
-    ids: dict[tuple[int, int, str], int] = {}
-    wanted = set(keys)
-    heads = sorted({h for h, _, _ in keys})
-    tails = sorted({t for _, t, _ in keys})
-    for i in range(0, len(heads), 400):  # indexed lookups (a row-value IN would scan the table)
-        part = heads[i : i + 400]
-        sql = f"SELECT id, head_id, tail_id, predicate FROM relations WHERE head_id IN ({','.join('?' * len(part))})"
-        params: list[int] = list(part)
-        if len(tails) <= 400:
-            sql += f" AND tail_id IN ({','.join('?' * len(tails))})"
-            params += tails
-        ids.update({k: rid for rid, *key in conn.exec_driver_sql(sql, tuple(params)) if (k := tuple(key)) in wanted})
-    missing = [k for k in keys if k not in ids]
-    new_ids = (ids_ or _Ids(conn, (Relation,))).take(Relation, len(missing))
-    _insert(conn, Relation, [{"id": i, "head_id": h, "tail_id": t, "predicate": p, "weight": counts[(h, t, p)]}
-                             for i, (h, t, p) in zip(new_ids, missing)])
-    ids.update(zip(missing, new_ids))
-    fresh = set(missing)
-    existing = [(counts[k], ids[k]) for k in keys if k not in fresh and counts[k]]
-    if existing:
-        conn.exec_driver_sql("UPDATE relations SET weight = weight + ? WHERE id = ?", existing)
-    return ids, len(missing)
-
-
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
 
 
 def gazetteer_names(conn: Connection) -> list[str]:
@@ -140,18 +55,6 @@ def enqueue_documents_with(conn: Connection, names: Iterable[str], besides: int 
     return queued
 
 
-def _unweigh(conn: Connection, removed: list[tuple[int, int]]) -> int:
-    """Take removed evidence (relation id, rows) off the relations' weights and drop those left without any. A
-    weight is its relation's number of evidence rows, so nothing needs counting again."""
-    cur = raw_cursor(conn)
-    cur.executemany("UPDATE relations SET weight = weight - ? WHERE id = ?", [(n, r) for r, n in removed])
-    gone = 0
-    for part in batched(sorted(r for r, _ in removed)):
-        cur.execute(f"DELETE FROM relations WHERE id IN ({_marks(len(part))}) AND weight = 0", part)
-        gone += cur.rowcount
-    return gone
-
-
 def clear_extraction(conn: Connection, doc_id: int) -> tuple[set[str], dict[int, str], int, int]:
     """Remove a document's local entities with their mentions, aliases and evidence (its chunks stay);
     returns the blocks they were in and their entities (with the block of each), which the caller
@@ -171,7 +74,7 @@ def clear_extraction(conn: Connection, doc_id: int) -> tuple[set[str], dict[int,
                                     "document_id = ?)", (doc_id,)).rowcount
     conn.exec_driver_sql("UPDATE documents SET about_entity_id = NULL WHERE id = ?", (doc_id,))
     conn.exec_driver_sql("DELETE FROM local_entities WHERE document_id = ?", (doc_id,))
-    return norms, released, mentions, _unweigh(conn, rels)
+    return norms, released, mentions, unweigh(conn, rels)
 
 
 def write_extraction(conn: Connection, doc_id: int, chunk_ids: list[int], rec: DocumentRecord,
@@ -198,9 +101,9 @@ def write_extraction(conn: Connection, doc_id: int, chunk_ids: list[int], rec: D
     def eid(ref: int) -> int:
         return resolved[local_ids[ref]]
 
-    ids = _Ids(conn, (Mention, Relation))
+    ids = Ids(conn, (Mention, Relation))
     mention_ids = ids.take(Mention, len(rec.mentions))
-    _insert(conn, Mention, [
+    insert_rows(conn, Mention, [
         {"id": i, "chunk_id": chunk_ids[m.chunk_ord], "entity_id": eid(m.entity), "start": m.start, "end": m.end,
          "surface": m.surface, "label": m.label, "source": m.source, "confidence": m.confidence,
          "sent_start": m.sent_start, "sent_end": m.sent_end, "local_id": local_ids[m.entity]}
@@ -209,7 +112,7 @@ def write_extraction(conn: Connection, doc_id: int, chunk_ids: list[int], rec: D
         (a.entity, a.alias, a.source, None if a.chunk_ord is None else chunk_ids[a.chunk_ord]): a.norm
         for a in rec.aliases
     }
-    _insert(conn, Alias, [{"entity_id": eid(ref), "alias": al, "norm": norm, "source": src, "chunk_id": cid,
+    insert_rows(conn, Alias, [{"entity_id": eid(ref), "alias": al, "norm": norm, "source": src, "chunk_id": cid,
                            "local_id": local_ids[ref]} for (ref, al, src, cid), norm in alias_rows.items()])
     if rec.about_entity is not None:
         conn.exec_driver_sql("UPDATE documents SET about_entity_id = ? WHERE id = ?", (eid(rec.about_entity), doc_id))
@@ -219,7 +122,7 @@ def write_extraction(conn: Connection, doc_id: int, chunk_ids: list[int], rec: D
         t = eid(rec.mentions[ev.tail_mention].entity)
         ev_keys.append(relation_key(h, t, ev.predicate) if h != t else None)
     rel_ids, n_new = upsert_relations(conn, Counter(k for k in ev_keys if k is not None), ids)
-    _insert(conn, RelationEvidence, [
+    insert_rows(conn, RelationEvidence, [
         {"relation_id": rel_ids[k], "chunk_id": chunk_ids[ev.chunk_ord],
          "head_mention_id": mention_ids[ev.head_mention], "tail_mention_id": mention_ids[ev.tail_mention],
          "predicate": ev.predicate, "sent_start": ev.sent_start, "sent_end": ev.sent_end}
@@ -237,14 +140,14 @@ def write_document(session: Session, rec: DocumentRecord, replaces: int | None =
     vanished: list[str] = []
     if replaces is not None:
         old_norms, released, vanished = _remove_document(conn, replaces)
-    ids = _Ids(conn, (Document, Chunk))
+    ids = Ids(conn, (Document, Chunk))
     (doc_id,) = ids.take(Document, 1)
     chunk_ids = ids.take(Chunk, len(rec.chunks))
-    _insert(conn, Document, [{"id": doc_id, "source": rec.source, "title": rec.title,
+    insert_rows(conn, Document, [{"id": doc_id, "source": rec.source, "title": rec.title,
                               "content_hash": rec.content_hash, "metadata": rec.meta, "n_chars": rec.n_chars,
                               "about_entity_id": None, "title_names_entity": rec.title_names_entity,
                               "created_at": _now()}])
-    _insert(conn, Chunk, [{"id": i, "document_id": doc_id, "ord": c.ord, "text": c.text,
+    insert_rows(conn, Chunk, [{"id": i, "document_id": doc_id, "ord": c.ord, "text": c.text,
                            "start_char": c.start_char, "end_char": c.end_char} for i, c in zip(chunk_ids, rec.chunks)])
     names = sorted(set(rec.names))
     if names:
@@ -280,7 +183,7 @@ def delete_document(session: Session, doc_id: int) -> tuple[int, int]:
     norms, released, vanished = _remove_document(conn, doc_id)
     resolution = resolve_blocks(conn, norms, released)
     enqueue_documents_with(conn, vanished)
-    left = sum(conn.exec_driver_sql(f"SELECT count(*) FROM relations WHERE id IN ({_marks(len(part))})",
+    left = sum(conn.exec_driver_sql(f"SELECT count(*) FROM relations WHERE id IN ({marks(len(part))})",
                                     tuple(part)).scalar_one() for part in batched(rels))
     return resolution.deleted, len(rels) - left
 
@@ -300,7 +203,7 @@ def relink_document(session: Session, doc_id: int, rec: DocumentRecord) -> tuple
 def import_kb(session: Session, entities: list[KBEntity], normalize) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     """Create or update KB entities by kb_id with their aliases; returns (created, updated)."""
     conn = session.connection()
-    ent, al = _T[Entity], _T[Alias]
+    ent, al = TABLES[Entity], TABLES[Alias]
     names_before = set(gazetteer_names(conn))
     norms_before = {n for (n,) in conn.exec_driver_sql("SELECT norm FROM aliases WHERE source = 'kb'")}
     known: dict[str, int] = {}
@@ -308,7 +211,7 @@ def import_kb(session: Session, entities: list[KBEntity], normalize) -> tuple[in
     for i in range(0, len(kb_ids), 500):
         rows = conn.execute(select(ent.c.kb_id, ent.c.id).where(ent.c.kb_id.in_(kb_ids[i : i + 500])))
         known.update({kb: eid for kb, eid in rows})
-    ids = _Ids(conn, (Entity,))
+    ids = Ids(conn, (Entity,))
     new_rows: dict[int, dict] = {}
     alias_rows: dict[int, list[dict]] = {}  # entity id -> its kb aliases: a later line with the same id wins
     created = updated = 0
@@ -331,8 +234,8 @@ def import_kb(session: Session, entities: list[KBEntity], normalize) -> tuple[in
             created += 1
         alias_rows[eid] = [{"entity_id": eid, "alias": n, "norm": normalize(n), "source": "kb", "chunk_id": None}
                            for n in dict.fromkeys([e.name, *e.aliases]) if normalize(n)]
-    _insert(conn, Entity, list(new_rows.values()))
-    _insert(conn, Alias, [r for rs in alias_rows.values() for r in rs])
+    insert_rows(conn, Entity, list(new_rows.values()))
+    insert_rows(conn, Alias, [r for rs in alias_rows.values() for r in rs])
     # Documents' entities that go by a KB name now resolve to the KB entity; text holding a name the
     # gazetteer did not know is queued for re-linking, and so is text matching a KB name that went away.
     norms_after = {n for (n,) in conn.exec_driver_sql("SELECT norm FROM aliases WHERE source = 'kb'")}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from store.resolve import KBEntry, Local, clusters, pick_kb, type_compat
+from store.kinds import type_compat
+from store.resolve import KBEntry, Local, clusters, pick_kb
 
 
 def local(i: int, type: str, description: str | None = None, name: str = "Paris") -> Local:

@@ -23,8 +23,9 @@ from store.records import (
     MentionRecord,
     NewEntity,
 )
+from store.relations import relation_key
 from store.schema import Entity
-from store.writer import delete_document, relation_key, write_document
+from store.writer import delete_document, write_document
 
 DOC_A = "Marie Curie was born in Warsaw. Marie Curie later worked in Paris with Pierre Curie.\n"
 DOC_B = "Vexford Gazette\n\nZorblat Quenty met Marie Curie in Paris. Marie Curie was born in Warsaw.\n"
