@@ -52,7 +52,7 @@ _KINDS: dict[str, tuple[str, ...]] = {
                "rapper", "drummer", "guitarist", "pianist", "dancer", "athlete", "cyclist", "boxer", "wrestler",
                "coach", "manager", "diplomat", "statesman", "activist", "novelist", "playwright", "screenwriter",
                "comedian", "presenter", "entrepreneur", "inventor", "explorer", "astronaut", "professor", "teacher",
-               "physician", "surgeon", "nurse", "economist", "linguist", "sculptor", "cartoonist", "illustrator",
+               "physician", "surgeon", "nurse", "linguist", "sculptor", "cartoonist", "illustrator",
                "designer", "chef", "monk", "nun", "saint", "pope", "cardinal", "lord", "duke", "count", "countess",
                "baron", "member", "leader", "founder", "man", "woman", "person", "son", "daughter"),
     "ORG": ("band", "group", "company", "corporation", "organisation", "organization", "party", "club", "team",
@@ -74,12 +74,12 @@ _KINDS: dict[str, tuple[str, ...]] = {
               "olympics", "contest", "edition", "conference"),
     "WORK_OF_ART": ("film", "album", "song", "novel", "book", "play", "series", "opera", "poem", "single",
                     "painting", "musical", "episode", "sitcom", "drama", "comedy", "documentary", "ep",
-                    "soundtrack", "video", "anime", "manga", "comic", "magazine", "story", "symphony", "show"),
+                    "soundtrack", "video", "anime", "manga", "comic", "story", "symphony", "show"),
     "PRODUCT": ("aircraft", "car", "locomotive", "ship", "vessel", "submarine", "missile", "rifle", "gun", "tank",
                 "engine", "software", "console", "smartphone", "computer", "vehicle", "satellite", "rocket",
                 "language"),
 }
-KIND_TYPE = {w: label for label, words in reversed(list(_KINDS.items())) for w in words}
+KIND_TYPE = {w: label for label, words in _KINDS.items() for w in words}
 _IS_A = re.compile(r"\b(?:is|was|are|were)\s+(?:a|an|the|one of the)\s+((?:[\w'’-]+\s+){0,7}?[\w'’-]+)"
                    r"(?=\s+(?:of|in|from|by|for|with|who|which|that|based|located|founded|directed|written)\b|[,.;(]|$)")
 _WORD = re.compile(r"[\w'’-]+")

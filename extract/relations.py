@@ -60,14 +60,10 @@ def subject_of(a: Span, verb: Token) -> bool:
     return False
 
 
-def dependency_predicate(a: Span, b: Span) -> str:
-    """'Curie was born in Warsaw' -> 'born_in'; 'Paris is the capital of France' -> 'capital_of'."""
-    return phrase_between(a, b)[0]
-
-
 def phrase_between(a: Span, b: Span) -> tuple[str, bool]:
-    """The predicate phrase on the dependency path between two mentions in text order, and whether the first is
-    its verb's subject (``subject_of``)."""
+    """The predicate phrase on the dependency path between two mentions in text order ('Curie was born in
+    Warsaw' -> 'born_in'; 'Paris is the capital of France' -> 'capital_of'), and whether the first is its verb's
+    subject (``subject_of``)."""
     ra, rb = a.root, b.root
     up_b = {t.i: t for t in [rb, *rb.ancestors]}
     lca = next((t for t in [ra, *ra.ancestors] if t.i in up_b), None)

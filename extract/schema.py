@@ -1,6 +1,6 @@
 """Named relations: which schema predicate a sentence's dependency phrase and its two entities' types express.
 
-``relations.dependency_predicate`` reads a phrase off the parse ('born_in', 'founded_by', 'daughter_of'); here
+``relations.phrase_between`` reads a phrase off the parse ('born_in', 'founded_by', 'daughter_of'); here
 the phrase's words and the types of its two ends choose one predicate of a small schema, in the direction the
 schema reads ('Radium Institute —founded_by→ Marie Curie' whichever came first in the sentence). Anything the
 schema does not name is ``related_to``. Each predicate maps to the Wikidata properties it stands for.

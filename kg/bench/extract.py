@@ -23,7 +23,7 @@ from sqlalchemy import select
 from extract.normalize import normalize
 from extract.schema import WIKIDATA
 from kg.api import KGConfig, KGError, KnowledgeGraph
-from kg.bench.common import bare_ner, find_file
+from kg.bench.common import bare_entities, find_file
 from store.schema import Chunk, Document, Entity, Mention, RelationEvidence
 
 GOLD_TYPES = ("PER", "ORG", "LOC", "MISC")
@@ -175,10 +175,9 @@ def run_extract_bench(dataset: str | Path, limit: int | None = None, processes: 
 
     say(f"bare spaCy NER over {len(docs)} documents…")
     t0 = time.perf_counter()
-    nlp = bare_ner(config.extract.model)
-    bare_docs = [[(e.start_char, e.end_char, normalize(e.text), e.label_) for e in doc.ents
-                  if e.label_ in config.extract.labels]
-                 for doc in nlp.pipe((d.text for d in docs), batch_size=64, n_process=processes)]
+    bare_docs = [[(a, b, normalize(text), label) for a, b, text, label in ents]
+                 for ents in bare_entities((d.text for d in docs), config.extract.model, config.extract.labels,
+                                           processes)]
     bare = [[(a, b, norm) for a, b, norm, _ in ents] for ents in bare_docs]
     bare_label = [{(a, b): TYPE_OF_LABEL.get(label, "MISC") for a, b, _, label in ents} for ents in bare_docs]
     bare_s = time.perf_counter() - t0

@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from extract.normalize import normalize
 from kg.api import KGConfig, KGError, KnowledgeGraph
-from kg.bench.common import bare_ner, find_file, read_jsonl
+from kg.bench.common import bare_entities, find_file, read_jsonl
 from kg.loaders import clean
 from store.schema import Chunk, Document, Mention
 
@@ -187,10 +187,8 @@ def run_link_bench(dataset: str | Path, limit: int | None = None, processes: int
     import spacy  # noqa: F401  (imported before either clock starts: each run pays only for its model)
 
     t0 = time.perf_counter()
-    nlp = bare_ner(config.extract.model)
-    bare = [Spans((e.start_char, e.end_char, normalize(e.text)) for e in doc.ents
-                  if e.label_ in config.extract.labels)
-            for doc in nlp.pipe((d.text for d in docs), batch_size=64, n_process=processes)]
+    bare = [Spans((a, b, normalize(text)) for a, b, text, _ in ents)
+            for ents in bare_entities((d.text for d in docs), config.extract.model, config.extract.labels, processes)]
     bare_s = time.perf_counter() - t0
 
     with tempfile.TemporaryDirectory(prefix="kg-bench-") as tmp:
