@@ -34,13 +34,26 @@ def _symbol(tok: Token) -> bool:
     return "\n" in tok.text or tok.text == "|" or any(unicodedata.category(c) in ("So", "Sk", "Co") for c in tok.text)
 
 
+# What a sentence's first word is when it modifies the verb rather than the name after it: 'Later', 'Meanwhile'.
+_NOT_NAME_DEPS = frozenset({"advmod", "npadvmod", "intj", "mark", "cc", "prep", "aux", "det", "neg"})
+
+
+def _opens_sentence_only(tok: Token, end: int) -> bool:
+    """A capitalised word that starts the sentence, attached by the parser outside the span to the verb: 'Later
+    [Solvay Conferences] were held', not the 'Marie' of 'Marie Curie was'."""
+    return bool(tok.is_sent_start and tok.i + 1 < end and tok.doc.has_annotation("DEP")
+            and tok.dep_ in _NOT_NAME_DEPS and not (tok.i <= tok.head.i < end))
+
+
 def trim(span: Span) -> Span | None:
     """A name without the leading lowercase words and trailing possessive NER tends to include: 'the [EU]'s',
-    'later [Irène Joliot-Curie]', and without the punctuation of a table or list around it: '| [Acme Ltd] |'."""
+    'later [Irène Joliot-Curie]', 'Later [Solvay Conferences]' at a sentence's start, and without the
+    punctuation of a table or list around it: '| [Acme Ltd] |'."""
     start, end = span.start, span.end
     doc = span.doc
     while start < end and (doc[start].text in _DETERMINERS or _layout(doc[start])
-                            or (doc[start].is_lower and doc[start].is_alpha and doc[start].text not in PARTICLES)):
+                            or (doc[start].is_lower and doc[start].is_alpha and doc[start].text not in PARTICLES)
+                            or _opens_sentence_only(doc[start], end)):
         start += 1  # 'the', and words like 'later' or 'former' that NER sweeps in: not 'de' of 'de Gaulle'
     while end > start and (doc[end - 1].text in ("'s", "’s", "'", "’") or _layout(doc[end - 1])):
         if doc[end - 1].text == ")" and "(" in doc[start : end - 1].text:

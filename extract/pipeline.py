@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 from spacy.tokens import Doc, Span
@@ -19,21 +18,16 @@ from extract.catalog import DOC_POSTING, EntityCatalog
 from extract.config import ExtractConfig
 from extract.entity_types import vote_types
 from extract.gazetteer import Gazetteer
-from extract.link import UNKNOWN, LinkConfig, Linker, type_compat
+from extract.link import NON_PERSON_HEADS, UNKNOWN, DocumentLinks, LinkConfig, Linker, type_compat
 from extract.mask import Ranges, masked
 from extract.names import listed_names, name_spans
 from extract.ner import NER
 from extract.normalize import (
-    abbreviates,
-    abbreviation_key,
-    abbreviation_keys,
-    acronym,
     display_name,
-    looks_like_acronym,
     normalize,
     split_title,
 )
-from extract.relations import RelationFinder
+from extract.relations import RelationFinder, phrase_between
 from store.records import AliasRecord, DocumentRecord, EvidenceRecord, MentionRecord, NewEntity
 
 # Words in a title's parenthetical that say what kind of thing the title names.
@@ -85,104 +79,6 @@ COMPONENTS: dict[str, Callable[[ExtractConfig, NER, EntityCatalog], Any]] = {
     "linker": _make_linker,
     "relations": _make_relations,
 }
-
-
-# Last words that make a "PERSON" span a place, building or organisation named after someone ('Wayne Gretzky
-# Drive', 'Osaka Bay'): such names do not lend their words to short forms.
-NON_PERSON_HEADS = frozenset({
-    "bay", "drive", "street", "road", "avenue", "boulevard", "square", "river", "lake", "creek", "mountain",
-    "island", "park", "bridge", "school", "university", "college", "academy", "company", "corporation", "inc",
-    "ltd", "group", "city", "county", "colony", "province", "district", "church", "cathedral", "hospital",
-    "airport", "station", "stadium", "arena", "hall", "house", "tower", "castle", "palace", "museum", "institute",
-    "foundation", "society", "association", "club", "team", "party", "award", "prize", "cup", "league", "festival",
-    "war", "battle", "centre", "center", "prison", "library", "theatre", "theater", "building", "records", "band",
-    "orchestra",
-})
-
-
-def same_person(a: list[str], b: list[str]) -> bool:
-    """Same surname and given names that agree where written out and by initial elsewhere."""
-    if a == b or len(a) < 2 or len(b) < 2 or a[-1] != b[-1] or len(a) != len(b):
-        return False
-    abbreviated = False
-    for x, y in zip(a[:-1], b[:-1]):
-        if x == y:
-            continue
-        if (len(x) == 1 or len(y) == 1) and x[0] == y[0]:
-            abbreviated = True
-            continue
-        return False
-    return abbreviated
-
-
-# How far back among the names that share a key a short form, initials or an abbreviation looks: they refer to
-# someone named lately, and a document with thousands of names (a table) must not scan them all for each.
-RECENT = 64
-
-_Entry = tuple[int, tuple[str, ...]]  # (ref, name tokens)
-
-
-def _touch(posting: dict, key: object) -> None:
-    """Move ``key`` to the end of an insertion-ordered posting: the most recently mentioned comes last."""
-    posting.pop(key, None)
-    posting[key] = None
-
-
-@dataclass
-class _Local:
-    """What one document has linked so far: its names, person names by token and by initials, and acronyms."""
-
-    by_norm: dict[str, int] = field(default_factory=dict)
-    persons: dict[str, dict[_Entry, None]] = field(default_factory=dict)  # name token -> person names, latest last
-    initials: dict[tuple, dict[_Entry, None]] = field(default_factory=dict)  # (surname, first letters) -> same
-    person_names: dict[int, set[tuple[str, ...]]] = field(default_factory=dict)  # ref -> its person names
-    by_acronym: dict[str, int] = field(default_factory=dict)
-    context: set[int] = field(default_factory=set)
-    firm: set[int] = field(default_factory=set)  # refs whose type is known, not guessed by NER (KB, title)
-    about: int | None = None  # the entity the document's title names
-    long_names: dict[str, dict[tuple[str, int], None]] = field(default_factory=dict)  # first letter -> multi-word
-
-    def remember(self, norm: str, surface: str, ref: int, label: str) -> None:
-        self.by_norm.setdefault(norm, ref)
-        self.context.add(ref)
-        words = tuple(norm.split())
-        if label == "PERSON" and len(words) > 1 and words[-1] not in NON_PERSON_HEADS:
-            for w in set(words):
-                _touch(self.persons.setdefault(w, {}), (ref, words))
-            _touch(self.initials.setdefault(_initials(words), {}), (ref, words))
-            self.person_names.setdefault(ref, set()).add(words)
-        acr = acronym(surface)
-        if acr:
-            self.by_acronym.setdefault(acr, ref)
-        if len(words) > 1:
-            for k in abbreviation_keys(surface):
-                _touch(self.long_names.setdefault(k, {}), (surface, ref))
-
-    def short_form(self, toks: set[str]) -> int | None:
-        """The person a short form names ('Schneider' after 'Willi Schneider'): the one the document is about,
-        else the latest whose name holds its words."""
-        if self.about is not None and any(toks < set(n) for n in self.person_names.get(self.about, ())):
-            return self.about
-        postings = [self.persons.get(t, {}) for t in toks]
-        rarest = min(postings, key=len)
-        return next((r for r, name in islice(reversed(rarest), RECENT) if toks < set(name)), None)
-
-    def same_person(self, words: list[str]) -> int | None:
-        """The latest person ``words`` names with initials where they wrote names out, or the other way round."""
-        posting = self.initials.get(_initials(tuple(words)), {})
-        return next((r for r, name in islice(reversed(posting), RECENT) if same_person(words, list(name))), None)
-
-    def abbreviated(self, short: str) -> int | None:
-        """The latest multi-word name in this document that ``short`` abbreviates."""
-        strict = self.by_acronym.get(normalize(short).replace(" ", ""))
-        if strict is not None:
-            return strict
-        posting = self.long_names.get(abbreviation_key(short), {})
-        return next((ref for name, ref in islice(reversed(posting), RECENT) if abbreviates(short, name)), None)
-
-
-def _initials(words: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
-    return words[-1], tuple(w[0] for w in words[:-1])
 
 
 class Extractor:
@@ -269,13 +165,14 @@ class Extractor:
         self.add_names(rec.names)  # a document's own names are the gazetteer's too, as in any later re-link
         names = self._surnames(ents, title)
         chunk_spans = [self._spans(doc, found, title, names) for doc, found in zip(docs, ents)]
-        local = _Local()
+        local = DocumentLinks()
         new: dict[int, NewEntity] = {}
         if src.title_names_entity and normalize(title_name):
             rec.about_entity = self._link_title(rec, title_name, title_desc, chunk_spans, local, new)
         seen: dict[tuple[int, int], int] = {}
         related: set[tuple[int, int]] = set()  # (head, tail) mention pairs with evidence already
         phrases: list[tuple[int, bool]] = []  # (evidence index, head is the subject) to name after the vote
+        inferred: list[int] = []  # evidence through a "he" or "she" that stands for the document's subject
         for ord_, spans in enumerate(chunk_spans):
             offset = rec.chunks[ord_].start_char
             linked: list[tuple[Span, int, int]] = []  # span, ref, mention index
@@ -299,10 +196,15 @@ class Extractor:
                 rec.aliases.append(AliasRecord(ref, span.text, normalize(span.text), "mention", ord_))
                 self.catalog.add_alias(ref, span.text)
             self._relate(rec, ord_, linked, related, phrases)
+            self._relate_subject(rec, ord_, linked, related, phrases, inferred)
         opening = next(((m.entity, rec.chunks[m.chunk_ord].text[m.sent_start:m.sent_end]) for m in rec.mentions
                         if m.entity == rec.about_entity), None)
         vote_types(rec.mentions, new, local.firm, opening)
         self._name_relations(rec, phrases, new)
+        if inferred:  # kept only where the schema names them, and the document is about a person
+            person = rec.about_entity is not None and self._type_of(rec.about_entity, new) == "PERSON"
+            drop = {k for k in inferred if not person or rec.evidence[k].predicate == schema.RELATED_TO}
+            rec.evidence = [ev for k, ev in enumerate(rec.evidence) if k not in drop]
         rec.new_entities = list(new.values())
         for e in rec.new_entities:
             e.norm = normalize(e.name)
@@ -369,7 +271,8 @@ class Extractor:
         return info.ref
 
     def _link_title(self, rec: DocumentRecord, name: str, desc: str | None,
-                    chunk_spans: list[list[tuple[Span, str, str]]], local: _Local, new: dict[int, NewEntity]) -> int:
+                    chunk_spans: list[list[tuple[Span, str, str]]], local: DocumentLinks,
+                    new: dict[int, NewEntity]) -> int:
         """The entity a document is about: its title, typed by how the text's NER labels the same name."""
         norm = normalize(name)
         labels = Counter(lab for spans in chunk_spans for s, lab, src in spans
@@ -402,7 +305,7 @@ class Extractor:
                 best, best_key = cand.ref, key
         return best
 
-    def _link(self, surface: str, label: str, local: _Local, new: dict[int, NewEntity]) -> tuple[int, float]:
+    def _link(self, surface: str, label: str, local: DocumentLinks, new: dict[int, NewEntity]) -> tuple[int, float]:
         norm = normalize(surface)
         min_type = self.linker.config.min_type
 
@@ -414,26 +317,9 @@ class Extractor:
             # guessed this time, unless that entity's type is firm (KB, or a title like "X (charity)").
             return ref not in local.firm or fits(ref)
 
-        ref = local.by_norm.get(norm)
-        if ref is not None and fits_here(ref):
-            return ref, 0.95
-        toks = set(norm.split())
-        if toks:
-            # A short form ("Schneider" after "Willi Schneider") names the latest person whose name contains it;
-            # NER often mislabels a lone surname, so its label is not trusted here.
-            # In a document about a person, their surname means them ("Curie" in "Marie Curie" after "Pierre Curie").
-            ref = local.short_form(toks)
-            if ref is not None and fits_here(ref):
-                return ref, 0.9
-        if len(toks) > 1 and label in ("PERSON", UNKNOWN):
-            # The same person with initials: 'J. H. Dearle' and 'John Henry Dearle'.
-            ref = local.same_person(norm.split())
-            if ref is not None and fits_here(ref):
-                return ref, 0.85
-        if looks_like_acronym(surface):
-            ref = local.abbreviated(surface)
-            if ref is not None and fits_here(ref):
-                return ref, 0.9
+        ruled = local.rule(surface, norm, label, fits_here)
+        if ruled is not None:
+            return ruled
         decision = self.linker.link(surface, label, local.context)
         if decision.ref is not None:
             return decision.ref, decision.confidence
@@ -453,12 +339,48 @@ class Extractor:
             phrases.append((len(rec.evidence) - 1, p.subject))
             self.catalog.add_cooccurrence(linked[p.head][1], linked[p.tail][1])
 
+    def _relate_subject(self, rec: DocumentRecord, ord_: int, linked: list[tuple[Span, int, int]],
+                        have: set[tuple[int, int]], phrases: list[tuple[int, bool]], inferred: list[int]) -> None:
+        """A biography's "She was born in Warsaw": in a sentence whose subject is "he" or "she" and that does not
+        name the document's subject, the pronoun stands for that subject, and the phrase from it to each entity
+        after it is a relation of the subject's. Only a schema predicate with the pronoun as its verb's subject
+        is kept (``extract`` drops the rest once the types are voted)."""
+        if self.relations is None or not self.relations.use_parser or rec.about_entity is None or not linked:
+            return
+        about = next((k for k, m in enumerate(rec.mentions) if m.entity == rec.about_entity), None)
+        if about is None:
+            return
+        doc = linked[0][0].doc
+        sentences: dict[int, list[tuple[Span, int, int]]] = {}
+        for item in linked:
+            sentences.setdefault(item[0].sent.start, []).append(item)
+        for items in sentences.values():
+            if any(ref == rec.about_entity for _, ref, _ in items):
+                continue  # it names the subject itself: the pairs are the sentence's own
+            sent = items[0][0].sent
+            pron = next((t for t in sent if t.lower_ in ("he", "she") and t.dep_ in ("nsubj", "nsubjpass")), None)
+            if pron is None:
+                continue
+            for span, _, idx in items:
+                if span.start <= pron.i or (about, idx) in have:
+                    continue
+                phrase, subject = phrase_between(doc[pron.i : pron.i + 1], span)
+                if phrase == schema.RELATED_TO or not subject:
+                    continue
+                have.add((about, idx))
+                rec.evidence.append(EvidenceRecord(about, idx, phrase, ord_, sent.start_char, sent.end_char))
+                phrases.append((len(rec.evidence) - 1, True))
+                inferred.append(len(rec.evidence) - 1)
+
+    def _type_of(self, ref: int, new: dict[int, NewEntity]) -> str:
+        return new[ref].type if ref in new else self.catalog.entities[ref].type
+
     def _name_relations(self, rec: DocumentRecord, phrases: list[tuple[int, bool]],
                         new: dict[int, NewEntity]) -> None:
         """Each evidence's schema predicate, from its phrase and its two entities' voted types, in the direction
         the schema reads."""
         def type_of(ref: int) -> str:
-            return new[ref].type if ref in new else self.catalog.entities[ref].type
+            return self._type_of(ref, new)
 
         for i, subject in phrases:
             ev = rec.evidence[i]

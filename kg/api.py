@@ -28,11 +28,14 @@ from kg.types import (
     AliasInfo,
     DeleteReport,
     DocumentInfo,
+    DocumentView,
     EntityCard,
     EntitySummary,
     Evidence,
     ExportInfo,
     FileError,
+    FusionInfo,
+    GraphView,
     IngestReport,
     KBImportReport,
     MentionInfo,
@@ -47,7 +50,7 @@ from retrieve.config import MODES, RetrieverConfig
 from store import read
 from store.db import SCHEMA_HEAD, Database, OutdatedStore, StoreError, store_error
 from store.records import KBEntity
-from store.schema import Entity
+from store.schema import Entity, Relation
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -81,6 +84,12 @@ class NotFound(KGError):
         super().__init__(f"No entity named {name!r}.{hint}")
         self.name = name
         self.suggestions = suggestions
+
+
+class NoSuchDocument(KGError):
+    def __init__(self, doc_id: int):
+        super().__init__(f"No document with id {doc_id}.")
+        self.doc_id = doc_id
 
 
 def _user_facing(f: F) -> F:
@@ -640,14 +649,143 @@ class KnowledgeGraph:
                 id=e.id, name=e.name, type=e.type, description=e.description, kb_id=e.kb_id,
                 mention_count=read.mention_counts_of(s, [eid]).get(eid, 0),
                 aliases=[AliasInfo(*a) for a in read.aliases_of(s, eid)],
-                mentions=[MentionInfo(sf, lab, src, round(conf, 3), title, cid, _snippet(text, a, b))
-                          for sf, lab, src, conf, text, a, b, title, cid in read.mentions_of(s, eid, mentions)],
+                mentions=[MentionInfo(sf, lab, src, round(conf, 3), title, cid, _snippet(text, a, b), did, at + a,
+                                      at + b)
+                          for sf, lab, src, conf, text, a, b, title, cid, did, at
+                          in read.mentions_of(s, eid, mentions)],
                 relations=[RelationInfo(r["id"], r["head"], r["predicate"], r["tail"], r["weight"],
                                         [Evidence(**ev) for ev in r["evidence"]], r["head_id"], r["tail_id"])
                            for r in read.relations_of(s, eid)],
                 documents=[{"id": i, "title": t, "source": src, "mentions": n} for i, t, src, n in docs],
                 same_name=[self._summary(i) for i in ids[1:]],
+                fused=self._folds(s, eid),
             )
+
+    def _folds(self, s: Any, entity_id: int | None = None) -> list[FusionInfo]:
+        out = []
+        for _, _, rule, weighed, name, docs, eid, judge in read.folds(s, entity_id):
+            into = s.get(Entity, eid) if eid is not None else None
+            target = into.name if into is not None else "?"
+            kind = into.type if into is not None else "entity"
+            others = weighed - 1
+            if rule == "judged":
+                why = f"{judge} judged {name!r} to be {target!r} among {weighed} longer names"
+            else:
+                why = (f"{name!r} abbreviates one {kind} name only, {target!r}" if rule == "acronym" else
+                       f"{name!r} is held by one {kind} name only, {target!r}")
+            if others and rule != "judged":
+                why += f" ({others} other longer name{'s' if others != 1 else ''} of another type or the same entity)"
+            out.append(FusionInfo(name or "?", target, rule, weighed, int(docs or 0), why))
+        return out
+
+    @_user_facing
+    def fusions(self) -> dict[str, list]:
+        """The names fused across documents into a longer one, each with why, and the fusions users undid."""
+        with self.db.read() as s:
+            return {"fused": self._folds(s),
+                    "undone": [{"name": n, "into": t} for n, t in read.vetoed_folds(s)]}
+
+    @_user_facing
+    def fuse(self, llm: Any = None, limit: int = 50, dry_run: bool = False) -> list[Any]:
+        """Let an LLM judge up to ``limit`` names that cross-document fusion left apart though longer names of
+        their type hold them (the most used first), and fold those it places: each fold is recorded in the merge
+        log and undone with ``unfuse``. ``llm`` is a chat model object or a name as for ``ask``; ``dry_run``
+        asks but changes nothing. Returns a ``FuseDecision`` per name asked."""
+        from kg.fuse import judge
+        from kg.llm import LLMUnavailable, default_llm, load_llm, model_name, parse_llm
+
+        if limit < 1:
+            raise KGError("--limit must be at least 1")
+        try:
+            if llm is None or isinstance(llm, str):
+                spec = parse_llm(llm or default_llm())
+                name, model = str(spec), load_llm(spec, self.config.llm)
+            else:
+                name, model = model_name(llm), llm
+        except LLMUnavailable as e:
+            raise KGError(str(e)) from None
+        if dry_run:
+            return judge(self.db, model, f"llm:{name}", limit, dry_run=True)
+        with self._writing() as db:
+            decisions = judge(db, model, f"llm:{name}", limit, dry_run=False)
+        self._invalidate()
+        return decisions
+
+    @_user_facing
+    def unfuse(self, name: str, allow: bool = False) -> dict[str, Any]:
+        """Undo the fusion of the name ``name`` into a longer one, for good (later documents do not redo it);
+        with ``allow``, lift that veto so that fusion decides again. Recorded in the merge log."""
+        from store.resolve import FoldError, allow_fold, undo_fold
+
+        norm = normalize(name)
+        if not norm:
+            raise KGError(f"{name!r} is not a name")
+        with self._writing() as db:
+            try:
+                with db.write() as s:
+                    pairs = allow_fold(s.connection(), norm) if allow else [undo_fold(s.connection(), norm)]
+            except FoldError as e:
+                raise KGError(f"{e}; `kg fusions` lists the fused names") from None
+        self._invalidate()
+        return {"action": "allow" if allow else "unfuse", "name": pairs[0][0], "into": [t for _, t in pairs]}
+
+    @_user_facing
+    def autocomplete(self, prefix: str, type: str | None = None, limit: int = 10) -> list[EntitySummary]:
+        """Entities for a search box: those with a name or alias starting with ``prefix`` (most mentioned first),
+        then close spellings (fuzzy), of ``type`` if given."""
+        if limit < 1:
+            raise KGError("limit must be at least 1")
+        norm = normalize(prefix)
+        with self.db.read() as s:
+            ids = read.by_prefix(s, norm, type, limit)
+            if len(ids) < limit and len(norm) >= 3:
+                names = {i: n for i, n in read.entity_names(s, type) if i not in ids}
+                best = process.extract(prefix, names, scorer=fuzz.WRatio, limit=limit - len(ids),
+                                       score_cutoff=SUGGEST_CUTOFF)
+                ids += [i for _, _, i in best]
+        return [self._summary(i) for i in ids]
+
+    @_user_facing
+    def subgraph(self, names: Iterable[str], hops: int = 1, limit: int = 60,
+                 types: Iterable[str] | None = None) -> GraphView:
+        """The entities within ``hops`` relations of these (names, aliases or ``id:N``), at most ``limit`` of
+        them nearest first, only of ``types`` if given (the seeds always), with the relations among them."""
+        if hops < 0 or limit < 1:
+            raise KGError("hops must be at least 0 and limit at least 1")
+        seeds = list(dict.fromkeys(self._one(n) for n in names))
+        wanted = set(types or ())
+        found: dict[int, int] = {e: 0 for e in seeds}
+        with self.db.read() as s:
+            for seed in seeds:
+                near, _ = read.neighborhood(s, seed, hops, limit) if hops else ({seed: (0, "")}, [])
+                for e, (d, _) in near.items():
+                    found[e] = min(d, found.get(e, d))
+            info = {i: (n, t) for i, n, t in s.execute(
+                select(Entity.id, Entity.name, Entity.type).where(Entity.id.in_(list(found))))}
+            keep = [e for e in found if e in seeds or (e in info and (not wanted or info[e][1] in wanted))]
+            counts = read.mention_counts_of(s, keep)
+            keep = sorted(keep, key=lambda e: (e not in seeds, found[e], -counts.get(e, 0), e))[: max(limit,
+                                                                                                  len(seeds))]
+            ids = set(keep)
+            edges = s.execute(select(Relation.head_id, Relation.tail_id, Relation.predicate, Relation.weight)
+                              .where(Relation.head_id.in_(keep), Relation.tail_id.in_(keep),
+                                     Relation.head_id != Relation.tail_id)).all()
+        nodes = [{"id": e, "name": info[e][0], "type": info[e][1], "mentions": counts.get(e, 0), "hops": found[e],
+                  "seed": e in seeds} for e in keep if e in info]
+        return GraphView(nodes, [{"head": h, "tail": t, "predicate": p, "weight": float(w)}
+                                 for h, t, p, w in edges if h in ids and t in ids])
+
+    @_user_facing
+    def document(self, doc_id: int) -> DocumentView:
+        """One document's text with its mentions, each with the entity it is linked to."""
+        with self.db.read() as s:
+            found = read.document_view(s, doc_id)
+        if found is None:
+            raise NoSuchDocument(doc_id)
+        (i, source, title, about), text, mentions = found
+        return DocumentView(i, source, title, about, text, [
+            {"start": a, "end": b, "surface": sf, "label": lab, "entity_id": e, "entity": n, "type": t}
+            for a, b, sf, lab, e, n, t in mentions])
 
     @_user_facing
     def graph(self) -> nx.MultiDiGraph:

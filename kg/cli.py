@@ -518,6 +518,11 @@ def print_card(card: EntityCard, relations: int = 12) -> None:
     if card.same_name:
         others = ", ".join(f"id:{e.id} {escape(e.name)} ({escape(e.type)})" for e in card.same_name)
         out.print(f"[bold]also named so[/bold]  {others}")
+    if card.fused:
+        out.print("[bold]fused across documents[/bold]  (undo one with: kg unfuse NAME)")
+        for f in card.fused:
+            out.print(f"  {escape(f.name)} ({f.documents} document{'s' if f.documents != 1 else ''}): "
+                      f"{escape(f.why)}")
     if card.mentions:
         out.print("[bold]mentions[/bold]")
         for m in card.mentions:
@@ -809,6 +814,128 @@ def merges(ctx: click.Context, db_path: str | None, as_json: bool) -> None:
     out.print(t)
 
 
+@cli.command("fusions")
+@db_option
+@json_option
+@click.pass_context
+@user_errors
+def fusions(ctx: click.Context, db_path: str | None, as_json: bool) -> None:
+    """Names fused across documents into a longer one ("Joliot" into "Frédéric Joliot-Curie", "U.S." into
+    "United States"), each with why, and the fusions undone with unfuse.
+
+    Example:
+
+        kg fusions
+    """
+    with open_graph(ctx, db_path) as g:
+        found = g.fusions()
+    if as_json:
+        _emit_json({"fused": [f.to_dict() for f in found["fused"]], "undone": found["undone"]})
+        return
+    t = Table("name", "into", "rule", "documents", "weighed")
+    for f in found["fused"]:
+        t.add_row(escape(f.name), escape(f.into), f.rule, str(f.documents), str(f.candidates))
+    out.print(t)
+    if found["undone"]:
+        out.print("[bold]undone[/bold]  " + ", ".join(f"{escape(u['name'])} → {escape(u['into'])}"
+                                                     for u in found["undone"]))
+
+
+@cli.command()
+@click.option("--llm", metavar="NAME", default=None,
+              help="The judge: local, llamacpp:FILE.gguf or PROVIDER:MODEL (default $KG_LLM, else local).")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Names to ask about.")
+@click.option("--dry-run", is_flag=True, help="Ask and show the answers, change nothing.")
+@db_option
+@json_option
+@click.pass_context
+@user_errors
+def fuse(ctx: click.Context, llm: str | None, limit: int, dry_run: bool, db_path: str | None, as_json: bool) -> None:
+    """Let an LLM judge the names fusion left apart though longer names of their type hold them ("Einstein"
+    beside "Albert Einstein" and "Alfred Einstein"), and fold the ones it places. Off by default and never needed;
+    each fold is in the merge log and undone with unfuse.
+
+    Example:
+
+        kg fuse --llm openai:gpt-4o-mini --limit 20 --dry-run
+    """
+    with open_graph(ctx, db_path) as g:
+        decisions = g.fuse(llm, limit=limit, dry_run=dry_run)
+    if as_json:
+        _emit_json([d.to_dict() for d in decisions])
+        return
+    t = Table("name", "options", "judged", "folded")
+    for d in decisions:
+        t.add_row(escape(d.name), escape(", ".join(d.options)), escape(d.choice or "apart"),
+                  "yes" if d.folded else "no")
+    out.print(t)
+    folded = sum(d.folded for d in decisions)
+    out.print(f"{len(decisions)} name{'s' if len(decisions) != 1 else ''} judged, {folded} folded"
+              + (" (dry run: nothing changed)" if dry_run else ""))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--allow", is_flag=True, help="Lift an earlier unfuse of NAME, so that fusion decides again.")
+@db_option
+@json_option
+@click.pass_context
+@user_errors
+def unfuse(ctx: click.Context, name: str, allow: bool, db_path: str | None, as_json: bool) -> None:
+    """Undo the fusion of NAME into a longer name, for good: later documents do not redo it (recorded in the
+    merge log; lift it with --allow).
+
+    Example:
+
+        kg unfuse "Joliot-Curie"
+    """
+    with open_graph(ctx, db_path) as g:
+        info = g.unfuse(name, allow=allow)
+    if as_json:
+        _emit_json(info)
+    elif allow:
+        out.print(f"fusion of {escape(str(info['name']))} may happen again")
+    else:
+        out.print(f"{escape(str(info['name']))} is its own entity again; it stays apart from "
+                  f"{escape(', '.join(str(t) for t in info['into']))}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option("--read-only", is_flag=True, help="Refuse every write (ingest, delete, merge) with 403.")
+@click.option("--token", metavar="T", default=None, envvar="KG_TOKEN",
+              help="Require 'Authorization: Bearer T' on every API call ($KG_TOKEN).")
+@click.option("--no-auth", is_flag=True, help="Serve another address than loopback without a token.")
+@click.option("--llm", metavar="NAME", default=None,
+              help="The answers' default chat model (default $KG_LLM, else local).")
+@db_option
+@click.pass_context
+@user_errors
+def serve(ctx: click.Context, host: str, port: int, read_only: bool, token: str | None, no_auth: bool,
+          llm: str | None, db_path: str | None) -> None:
+    """Serve the graph over HTTP: a JSON API (docs at /docs) and a web explorer at /.
+
+    Models and the index load once at start-up; GET /api/health says when they are ready. Binding any address
+    other than loopback needs --token (or an explicit --no-auth).
+
+    Example:
+
+        kg serve --db kg.db --port 8000 && open http://127.0.0.1:8000/
+    """
+    from kg.serve import LOOPBACK
+    from kg.serve import serve as run_service
+
+    if host not in LOOPBACK and not token and not no_auth:
+        raise click.UsageError(f"--host {host} is reachable from other machines: give --token T (or --no-auth)")
+    if token is not None and not token.strip():
+        raise click.BadParameter("the token is empty", param_hint="--token")
+    with open_graph(ctx, db_path, must_exist=read_only) as g:
+        shown = f"[{host}]" if ":" in host else host
+        out.print(f"kg explorer on http://{shown}:{port}/  (API docs: /docs; Ctrl-C stops it)")
+        run_service(g, host, port, read_only=read_only, token=token, llm=llm)
+
+
 # -- the store itself -----------------------------------------------------------------------------------------
 @cli.group("db")
 def db_group() -> None:
@@ -917,6 +1044,35 @@ def bench_cli(db_path: str | None, repeat: int, as_json: bool) -> None:
 
     result = run_cli_bench(db_path, repeat, progress=None if as_json else err)
     _emit_json(result) if as_json else print_cli_bench(result, out)
+
+
+@bench.command("serve")
+@click.argument("dataset", type=click.Path(exists=True))
+@click.option("--db", "db_path", metavar="FILE", default=None,
+              help="The store to serve, built from DATASET's corpus when missing (kept for later runs).")
+@click.option("--queries", type=click.IntRange(min=1), default=50, show_default=True, help="Warm searches timed.")
+@click.option("--peer-queries", type=click.IntRange(min=1), default=5, show_default=True,
+              help="kg search processes timed for the peer.")
+@click.option("--seconds", type=click.FloatRange(min=1), default=15, show_default=True,
+              help="Duration of each concurrent-clients run.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write the JSON result here.")
+@json_option
+@user_errors
+def bench_serve(dataset: str, db_path: str | None, queries: int, peer_queries: int, seconds: float,
+                out_path: str | None, as_json: bool) -> None:
+    """The service against a kg search process per question: start-up, warm search p50 / p95 and the ratio,
+    throughput with 1, 4 and 16 clients, and 4 clients while another process ingests (errors must be 0).
+
+    Example:
+
+        kg bench serve ../shared/datasets/musique-100 --db musique.db
+    """
+    from kg.bench.serve import print_serve_bench, run_serve_bench
+
+    result = run_serve_bench(dataset, db_path, queries, peer_queries, seconds, progress=None if as_json else err)
+    _write_json(out_path, result)
+    _emit_json(result) if as_json else print_serve_bench(result, out)
 
 
 @bench.command("ingest")

@@ -113,6 +113,9 @@ class MentionInfo(_Dict):
     document: str
     chunk_id: int
     snippet: str
+    document_id: int = 0
+    start: int = 0  # where the mention is in its document's text
+    end: int = 0
 
 
 @dataclass
@@ -120,6 +123,9 @@ class Evidence(_Dict):
     sentence: str
     document: str
     chunk_id: int
+    document_id: int = 0
+    start: int = 0  # where the sentence is in its document's text
+    end: int = 0
 
 
 @dataclass
@@ -154,6 +160,7 @@ class EntityCard(_Dict):
     relations: list[RelationInfo]
     documents: list[dict[str, Any]]
     same_name: list[EntitySummary] = field(default_factory=list)  # other entities this name also fits
+    fused: list[FusionInfo] = field(default_factory=list)  # names folded into this one across documents
 
 
 @dataclass
@@ -171,6 +178,18 @@ class Neighborhood(_Dict):
     hops: int
     neighbors: list[Neighbor]
     edges: list[tuple[str, str, str, float]]  # head, predicate, tail, weight
+
+
+@dataclass
+class FusionInfo(_Dict):
+    """A name that cross-document fusion folded into a longer one, and why."""
+
+    name: str
+    into: str  # the entity it belongs to now
+    rule: str  # contained | acronym
+    candidates: int  # longer names weighed: all but one were of another type, or folded into that one
+    documents: int
+    why: str
 
 
 @dataclass
@@ -196,3 +215,23 @@ class ExportInfo(_Dict):
     format: str
     nodes: int
     edges: int
+
+
+@dataclass
+class GraphView(_Dict):
+    """Entities and the relations among them, by id, for drawing."""
+
+    nodes: list[dict[str, Any]]  # id, name, type, mentions, hops (from the nearest seed), seed
+    edges: list[dict[str, Any]]  # head, tail, predicate, weight
+
+
+@dataclass
+class DocumentView(_Dict):
+    """A document's text with its mentions, each linked to its entity."""
+
+    id: int
+    source: str
+    title: str
+    about: int | None
+    text: str
+    mentions: list[dict[str, Any]]  # start, end, surface, label, entity_id, entity, type

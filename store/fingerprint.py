@@ -57,6 +57,11 @@ def fingerprint(conn: Connection, vectors: bool = True) -> dict[str, list[tuple[
                          "FROM relation_evidence v JOIN relations r ON r.id = v.relation_id"))],
         "merges": [(a, kn, mn, u) for a, kn, mn, u in conn.execute(
             text("SELECT action, kept_name, merged_name, undone FROM merge_log"))],
+        "name_redirects": [tuple(r) for r in conn.execute(
+            text("SELECT norm, target, rule, candidates FROM name_redirects"))],
+        "name_keys": [tuple(r) for r in conn.execute(text("SELECT part, kind, norm FROM name_keys"))],
+        "fusion_vetoes": [tuple(r) for r in conn.execute(text("SELECT norm, target FROM fusion_vetoes"))],
+        "fusion_pins": [tuple(r) for r in conn.execute(text("SELECT norm, target, source FROM fusion_pins"))],
     }
     if vectors:
         out["chunk_vectors"] = [(chunk[c], enc, bytes(t), bytes(w)) for c, enc, t, w in conn.execute(

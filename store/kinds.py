@@ -28,3 +28,16 @@ def type_compat(a: str, b: str) -> float:
     if ga == gb:
         return 0.85
     return _PAIR.get(frozenset({ga, gb}), 0.1)
+
+
+# Last words that make a "PERSON" span a place, building or organisation named after someone ('Wayne Gretzky
+# Drive', 'Osaka Bay'): such names do not lend their words to short forms.
+NON_PERSON_HEADS = frozenset({
+    "bay", "drive", "street", "road", "avenue", "boulevard", "square", "river", "lake", "creek", "mountain",
+    "island", "park", "bridge", "school", "university", "college", "academy", "company", "corporation", "inc",
+    "ltd", "group", "city", "county", "colony", "province", "district", "church", "cathedral", "hospital",
+    "airport", "station", "stadium", "arena", "hall", "house", "tower", "castle", "palace", "museum", "institute",
+    "foundation", "society", "association", "club", "team", "party", "award", "prize", "cup", "league", "festival",
+    "war", "battle", "centre", "center", "prison", "library", "theatre", "theater", "building", "records", "band",
+    "orchestra",
+})

@@ -142,8 +142,11 @@ def neighborhood(session: Session, entity_id: int, hops: int, limit: int | None 
     return found, edges
 
 
-def entity_names(session: Session) -> list[tuple[int, str]]:
-    return [tuple(r) for r in session.execute(select(Entity.id, Entity.name).where(LIVE))]  # type: ignore[misc]
+def entity_names(session: Session, type: str | None = None) -> list[tuple[int, str]]:
+    q = select(Entity.id, Entity.name).where(LIVE)
+    if type:
+        q = q.where(Entity.type == type)
+    return [tuple(r) for r in session.execute(q)]  # type: ignore[misc]
 
 
 def aliases_of(session: Session, entity_id: int) -> list[tuple[str, str, int]]:
@@ -154,10 +157,11 @@ def aliases_of(session: Session, entity_id: int) -> list[tuple[str, str, int]]:
 
 
 def mentions_of(session: Session, entity_id: int, limit: int = 20) -> list[tuple]:
-    """(surface, label, source, confidence, chunk text, start, end, document title, chunk id)."""
+    """(surface, label, source, confidence, chunk text, start, end, document title, chunk id, document id,
+    chunk's start in the document)."""
     q = (
         select(Mention.surface, Mention.label, Mention.source, Mention.confidence, Chunk.text, Mention.start,
-               Mention.end, Document.title, Chunk.id)
+               Mention.end, Document.title, Chunk.id, Document.id, Chunk.start_char)
         .join(Chunk, Chunk.id == Mention.chunk_id).join(Document, Document.id == Chunk.document_id)
         .where(Mention.entity_id == entity_id).order_by(Mention.id).limit(limit)
     )
@@ -176,14 +180,16 @@ def relations_of(session: Session, entity_id: int, evidence_per_relation: int = 
             if eid not in names:
                 names[eid] = session.get(Entity, eid).name  # type: ignore[union-attr]
         ev = session.execute(
-            select(Chunk.text, RelationEvidence.sent_start, RelationEvidence.sent_end, Document.title, Chunk.id)
+            select(Chunk.text, RelationEvidence.sent_start, RelationEvidence.sent_end, Document.title, Chunk.id,
+                   Document.id, Chunk.start_char)
             .join(Chunk, Chunk.id == RelationEvidence.chunk_id).join(Document, Document.id == Chunk.document_id)
             .where(RelationEvidence.relation_id == rel.id).order_by(RelationEvidence.id).limit(evidence_per_relation)
         ).all()
         out.append({
             "id": rel.id, "head_id": rel.head_id, "head": names[rel.head_id], "predicate": rel.predicate,
             "tail_id": rel.tail_id, "tail": names[rel.tail_id], "weight": rel.weight,
-            "evidence": [{"sentence": text[s:e], "document": title, "chunk_id": cid} for text, s, e, title, cid in ev],
+            "evidence": [{"sentence": text[s:e], "document": title, "chunk_id": cid, "document_id": did,
+                          "start": at + s, "end": at + e} for text, s, e, title, cid, did, at in ev],
         })
     return out
 
@@ -247,3 +253,76 @@ def facts_about(session: Session, entity_ids: list[int], chunk_ids: list[int], l
         if rid not in best or (cid in chunks and best[rid]["chunk_id"] not in chunks):
             best[rid] = row
     return list(best.values())
+
+
+_FOLD = ("SELECT r.norm, r.target, r.rule, r.candidates, "
+         "(SELECT name FROM local_entity_counts c WHERE c.norm = r.norm ORDER BY n DESC, name LIMIT 1), "
+         "(SELECT sum(n) FROM local_entity_counts c WHERE c.norm = r.norm), "
+         "(SELECT e.id FROM local_entities l JOIN entities e ON e.id = l.entity_id WHERE l.norm = r.norm "
+         "ORDER BY l.id LIMIT 1), (SELECT source FROM fusion_pins p WHERE p.norm = r.norm) FROM name_redirects r")
+
+
+def folds(session: Session, entity_id: int | None = None) -> list[tuple]:
+    """Names folded across documents into a longer one (all, or those whose locals belong to ``entity_id``):
+    (norm, target norm, rule, candidates weighed, name, documents, entity id, judge or None), by name."""
+    conn = session.connection()
+    if entity_id is None:
+        rows = conn.exec_driver_sql(_FOLD).all()
+    else:
+        rows = conn.exec_driver_sql(
+            _FOLD + " WHERE r.norm IN (SELECT DISTINCT norm FROM local_entities WHERE entity_id = ?)", (entity_id,)
+        ).all()
+    return sorted((tuple(r) for r in rows), key=lambda r: (r[4] or r[0], r[0]))
+
+
+def vetoed_folds(session: Session) -> list[tuple[str, str]]:
+    """(norm, target norm) of every fold a user undid."""
+    return [tuple(r) for r in session.connection().exec_driver_sql(
+        "SELECT norm, target FROM fusion_vetoes ORDER BY norm, target").all()]
+
+
+ALIAS_SOURCES = ("mention", "title", "kb", "user")
+
+
+def by_prefix(session: Session, prefix_norm: str, type: str | None = None, limit: int = 10) -> list[int]:
+    """Live entities with an alias whose normalised form starts with ``prefix_norm``, most mentioned first: an
+    index range per alias source, not a scan."""
+    if not prefix_norm:
+        return []
+    conn = session.connection()
+    hits: dict[int, None] = {}
+    for src in ALIAS_SOURCES:
+        for (eid,) in conn.exec_driver_sql(
+                "SELECT DISTINCT a.entity_id FROM aliases a INDEXED BY ix_aliases_source_norm JOIN entities e ON "
+                "e.id = a.entity_id WHERE a.source = ? AND a.norm >= ? AND a.norm < ? AND e.merged_into_id IS NULL"
+                + (" AND e.type = ?" if type else "") + " LIMIT ?",
+                (src, prefix_norm, prefix_norm + "\U0010ffff", *((type,) if type else ()), 20 * limit)):
+            hits[eid] = None
+    counts = mention_counts_of(session, hits)
+    return sorted(hits, key=lambda e: (-counts.get(e, 0), e))[:limit]
+
+
+def document_view(session: Session, doc_id: int) -> tuple[tuple, str, list[tuple]] | None:
+    """A document's (id, source, title, about entity id), its text put back together from its chunks' exact
+    offsets (a gap between two chunks as line breaks), and its mentions with offsets into that text: (start, end,
+    surface, label, entity id, entity name, entity type), in text order."""
+    doc = session.execute(select(Document.id, Document.source, Document.title, Document.about_entity_id)
+                          .where(Document.id == doc_id)).first()
+    if doc is None:
+        return None
+    text, parts = "", session.execute(select(Chunk.id, Chunk.text, Chunk.start_char).where(
+        Chunk.document_id == doc_id).order_by(Chunk.ord)).all()
+    for _, chunk_text, start in parts:
+        if start > len(text):  # what lies between two chunks is layout (a paragraph break): no chunk keeps it
+            text += "\n" * (start - len(text))
+        if start + len(chunk_text) > len(text):
+            text += chunk_text[len(text) - start:]
+    offset = {cid: start for cid, _, start in parts}
+    seen: dict[tuple[int, int], tuple] = {}
+    for cid, a, b, surface, label, eid, name, etype in session.execute(
+            select(Mention.chunk_id, Mention.start, Mention.end, Mention.surface, Mention.label, Entity.id,
+                   Entity.name, Entity.type).join(Entity, Entity.id == Mention.entity_id)
+            .where(Mention.chunk_id.in_(list(offset)))):
+        key = (offset[cid] + a, offset[cid] + b)
+        seen.setdefault(key, (*key, surface, label, eid, name, etype))
+    return tuple(doc), text, sorted(seen.values())

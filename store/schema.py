@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -186,7 +187,7 @@ class MergeLog(Base):
     __tablename__ = "merge_log"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    action: Mapped[str] = mapped_column(String(16))  # merge | unmerge
+    action: Mapped[str] = mapped_column(String(16))  # merge | unmerge | dissolved | unfuse | allow
     kept_id: Mapped[int] = mapped_column(Integer, index=True)
     merged_id: Mapped[int] = mapped_column(Integer, index=True)
     kept_name: Mapped[str] = mapped_column(String)
@@ -261,4 +262,54 @@ class LocalEntityCount(Base):
     description: Mapped[str] = mapped_column(Text, primary_key=True)
     name: Mapped[str] = mapped_column(String, primary_key=True)
     entity_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0 for none
+    is_title: Mapped[bool] = mapped_column(Boolean, primary_key=True)  # the document's "about" entity (0006)
     n: Mapped[int] = mapped_column(Integer)
+
+
+class NameKey(Base):
+    """A name filed under each run of its words ('w') and its acronym ('a'): the longer names that hold a short
+    one, found by an index probe (migration 0006)."""
+
+    __tablename__ = "name_keys"
+    __table_args__ = (Index("ix_name_keys_norm", "norm"), {"sqlite_with_rowid": False})
+
+    part: Mapped[str] = mapped_column(String, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(1), primary_key=True)
+    norm: Mapped[str] = mapped_column(String, primary_key=True)
+
+
+class NameRedirect(Base):
+    """A short name that folds into the one longer name holding or abbreviating it, with the rule that decided it
+    and how many names were weighed."""
+
+    __tablename__ = "name_redirects"
+    __table_args__ = (Index("ix_name_redirects_target", "target"), {"sqlite_with_rowid": False})
+
+    norm: Mapped[str] = mapped_column(String, primary_key=True)
+    target: Mapped[str] = mapped_column(String)
+    rule: Mapped[str] = mapped_column(String(16))
+    candidates: Mapped[int] = mapped_column(Integer)
+
+
+class FusionVeto(Base):
+    """A fold of one name into another that a user undid: it is not made again."""
+
+    __tablename__ = "fusion_vetoes"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    norm: Mapped[str] = mapped_column(String, primary_key=True)
+    target: Mapped[str] = mapped_column(String, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+
+
+class FusionPin(Base):
+    """A fold of a name the rules left ambiguous, decided by a judge (an LLM through ``kg fuse``): made while
+    that name is still one of the candidates."""
+
+    __tablename__ = "fusion_pins"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    norm: Mapped[str] = mapped_column(String, primary_key=True)
+    target: Mapped[str] = mapped_column(String)
+    source: Mapped[str] = mapped_column(String)  # who decided: "llm:MODEL"
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)

@@ -390,7 +390,8 @@ def test_every_leaf_command_is_covered_by_the_help_test() -> None:
                       ("neighbors",), ("search",), ("ask",), ("export",), ("merge",), ("unmerge",), ("merges",),
                       ("delete",), ("index",), ("db", "current"), ("db", "upgrade"), ("bench", "cli"),
                       ("bench", "ingest"), ("bench", "extract"), ("bench", "link"), ("bench", "retrieval"),
-                      ("bench", "qa"), ("bench", "lifecycle"), ("bench", "scale")}
+                      ("bench", "qa"), ("bench", "lifecycle"), ("bench", "scale"), ("bench", "serve"),
+                      ("fusions",), ("unfuse",), ("fuse",), ("serve",)}
 
 
 def _lookup(path: tuple[str, ...]) -> click.Command:

@@ -144,14 +144,20 @@ def test_relations_in_one_sentence_with_parser_predicates(kg: KnowledgeGraph) ->
 
 
 def test_evidence_sentence_holds_both_mentions(kg: KnowledgeGraph, sample_kg: KnowledgeGraph) -> None:
+    # ... or the tail, and a "he" or "she" standing for the person the document is about (the head).
+    pronoun = 0
     for g in (kg, sample_kg):
         ev = rows(g.path, 'SELECT e.chunk_id, e.sent_start, e.sent_end, h.chunk_id, h.start, h."end", t.chunk_id, '
-                          't.start, t."end" FROM relation_evidence e JOIN mentions h ON h.id = e.head_mention_id '
-                          "JOIN mentions t ON t.id = e.tail_mention_id")
+                          't.start, t."end", c.text, h.entity_id = d.about_entity_id FROM relation_evidence e '
+                          "JOIN mentions h ON h.id = e.head_mention_id JOIN mentions t ON t.id = e.tail_mention_id "
+                          "JOIN chunks c ON c.id = e.chunk_id JOIN documents d ON d.id = c.document_id")
         assert len(ev) >= 8
-        for chunk, sa, sb, hc, ha, hb, tc, ta, tb in ev:
-            assert chunk == hc == tc
-            assert sa <= ha < hb <= sb and sa <= ta < tb <= sb
+        for chunk, sa, sb, hc, ha, hb, tc, ta, tb, text, about in ev:
+            assert chunk == tc and sa <= ta < tb <= sb
+            if not (chunk == hc and sa <= ha < hb <= sb):
+                assert about and {"He", "She", "he", "she"} & set(text[sa:ta].split())
+                pronoun += 1
+    assert pronoun >= 2  # "She died in Cambridge, England." in Lise Meitner's article
 
 
 def test_parser_off_gives_related_to_with_the_same_evidence(kg_noparse: KnowledgeGraph) -> None:

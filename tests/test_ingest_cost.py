@@ -187,8 +187,8 @@ def counts_table(conn: Connection) -> list[tuple]:
 
 def counts_of_rows(conn: Connection) -> list[tuple]:
     return sorted(tuple(r) for r in conn.execute(text(
-        "SELECT norm, type, coalesce(description, ''), name, coalesce(entity_id, 0), count(*) FROM local_entities "
-        "GROUP BY 1, 2, 3, 4, 5")))
+        "SELECT norm, type, coalesce(description, ''), name, coalesce(entity_id, 0), is_title, count(*) "
+        "FROM local_entities GROUP BY 1, 2, 3, 4, 5, 6")))
 
 
 def test_an_ingest_loads_the_name_list_once_whatever_it_replaces_or_fails_to_write(tmp_path: Path,

@@ -9,8 +9,8 @@ import pytest
 from conftest import rows, write
 
 from extract.catalog import EntityCatalog
+from extract.link import same_person
 from extract.normalize import abbreviates
-from extract.pipeline import same_person
 from kg.api import KnowledgeGraph
 
 

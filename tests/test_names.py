@@ -91,3 +91,18 @@ def test_a_bracket_left_open_cuts_the_name(make_doc) -> None:
     doc = make_doc("The Institut Curie (Paris) opened")
     doc.ents = [Span(doc, 1, 6, label="ORG")]
     assert [s.text for s in name_spans(doc, frozenset({"ORG"}))] == ["Institut Curie (Paris)"]
+
+
+def test_a_word_that_opens_the_sentence_for_the_verb_is_trimmed() -> None:
+    from extract.names import trim
+    from extract.ner import load_pipeline
+
+    nlp = load_pipeline(parser=True)
+    doc = nlp("The meeting was a turning point. Later Solvay Conferences became famous in their own right.")
+    start = [t.i for t in doc if t.text == "Later"][0]
+    name = trim(Span(doc, start, start + 3, label="ORG"))
+    assert name is not None and name.text == "Solvay Conferences"
+    doc = nlp("Marie Curie was born in Warsaw. Lise Meitner died in Cambridge.")
+    for first in (0, [t.i for t in doc if t.text == "Lise"][0]):  # a given name opening the sentence stays
+        span = Span(doc, first, first + 2, label="PERSON")
+        assert trim(span) == span

@@ -48,6 +48,16 @@ def test_one_type_per_entity_by_a_clear_majority_of_documents() -> None:
         frozenset({1, 2}), frozenset({3})}
 
 
+def test_the_document_about_an_entity_decides_its_type_against_a_majority() -> None:
+    # His own article's opening sentence makes him a PERSON; NER calls him ORG in three other documents.
+    block = [local_t(1, "PERSON", True), local_t(2, "ORG"), local_t(3, "ORG"), local_t(4, "ORG"), local_t(5, "MISC")]
+    (c,) = clusters(block)
+    assert c.type == "PERSON" and c.size == 5
+    # A type NER does not confuse with a person stays apart, and so does anything when two articles disagree.
+    assert partition([local_t(1, "PERSON", True), local_t(2, "GPE"), local_t(3, "GPE")]) == {
+        frozenset({1}), frozenset({2, 3})}
+
+
 def test_untyped_locals_join_the_largest_cluster_or_their_described_one() -> None:
     block = [local(1, "GPE"), local(2, "GPE"), local(3, "PERSON"), local(4, "MISC"),
              local(5, "WORK_OF_ART", "film"), local(6, "MISC", "film")]

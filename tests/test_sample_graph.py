@@ -8,7 +8,7 @@ from kg.api import KnowledgeGraph
 
 # (name, type): each is exactly one entity of the graph, whatever labels NER gave its mentions.
 ONE_ENTITY = [
-    ("Pierre Curie", "PERSON"), ("Irène Joliot-Curie", "PERSON"),
+    ("Pierre Curie", "PERSON"), ("Irène Joliot-Curie", "PERSON"), ("Frédéric Joliot-Curie", "PERSON"),
     ("Ernest Rutherford", "PERSON"), ("Niels Bohr", "PERSON"), ("Albert Einstein", "PERSON"),
     ("Lise Meitner", "PERSON"), ("Otto Hahn", "PERSON"), ("Paris", "GPE"), ("Warsaw", "GPE"),
     ("Radium Institute", "ORG"), ("University of Paris", "ORG"), ("ESPCI Paris", "ORG"),
@@ -22,6 +22,16 @@ def test_the_sample_has_one_entity_per_name_and_its_type(sample_kg: KnowledgeGra
         assert [t for n, t in have if n == name] == [typ], name
     # Marie Curie is two: the scientist and the charity of that name ("Marie Curie (charity)").
     assert sorted(t for n, t in have if n == "Marie Curie") == ["ORG", "PERSON"]
+
+
+def test_short_names_fuse_across_documents_into_the_full_name(sample_kg: KnowledgeGraph) -> None:
+    names = {n for (n,) in rows(sample_kg.path, "SELECT name FROM entities")}
+    assert not names & {"Rutherford", "Maria Skłodowska", "Kaiser Wilhelm Society", "Later Solvay Conferences"}
+    card = sample_kg.entity("Ernest Rutherford")
+    assert [(f.name, f.rule) for f in card.fused] == [("Rutherford", "contained")]
+    assert "Rutherford" in {a.alias for a in card.aliases}
+    assert {(f.name, f.into) for f in sample_kg.fusions()["fused"]} >= {
+        ("Rutherford", "Ernest Rutherford"), ("Maria Skłodowska", "Maria Skłodowska-Curie")}
 
 
 def test_no_entity_is_two_names_joined(sample_kg: KnowledgeGraph) -> None:
