@@ -35,6 +35,8 @@ demo: install
 	$(KG) search "Who founded the institute where Irène Joliot-Curie worked?" -k 3 --explain
 	$(KG) export --format graphml --out demo/graph.graphml
 	$(KG) ask "Who founded the institute where Irène Joliot-Curie worked?" -k 4
+	@echo
+	@echo "Explore the graph in a browser: $(KG) serve   (then open http://127.0.0.1:8000/)"
 
 test: install
 	$(BIN)/python -m pytest -q
