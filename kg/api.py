@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from extract.config import ExtractConfig
@@ -50,7 +50,7 @@ from retrieve.config import MODES, RetrieverConfig
 from store import read
 from store.db import SCHEMA_HEAD, Database, OutdatedStore, StoreError, store_error
 from store.records import KBEntity
-from store.schema import Entity, Relation
+from store.schema import Entity, Mention, Relation
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -87,8 +87,8 @@ class NotFound(KGError):
 
 
 class NoSuchDocument(KGError):
-    def __init__(self, doc_id: int):
-        super().__init__(f"No document with id {doc_id}.")
+    def __init__(self, doc_id: int, what: str = "document"):
+        super().__init__(f"No {what} with id {doc_id}.")
         self.doc_id = doc_id
 
 
@@ -786,6 +786,21 @@ class KnowledgeGraph:
         return DocumentView(i, source, title, about, text, [
             {"start": a, "end": b, "surface": sf, "label": lab, "entity_id": e, "entity": n, "type": t}
             for a, b, sf, lab, e, n, t in mentions])
+
+    @_user_facing
+    def chunk(self, chunk_id: int) -> dict[str, Any]:
+        """One chunk: its text, where it sits in its document, and the entities it mentions, most often first."""
+        with self.db.read() as s:
+            found = read.chunks_by_id(s, [chunk_id]).get(chunk_id)
+            if found is None:
+                raise NoSuchDocument(chunk_id, "chunk")
+            doc, ord_, text, start, end, source, title = found
+            mentioned = s.execute(select(Entity.id, Entity.name, Entity.type, func.count())
+                                  .join(Mention, Mention.entity_id == Entity.id).where(Mention.chunk_id == chunk_id)
+                                  .group_by(Entity.id).order_by(func.count().desc(), Entity.name)).all()
+        return {"id": chunk_id, "document_id": doc, "ord": ord_, "text": text, "start_char": start, "end_char": end,
+                "source": source, "title": title,
+                "entities": [{"id": i, "name": n, "type": t, "mentions": c} for i, n, t, c in mentioned]}
 
     @_user_facing
     def graph(self) -> nx.MultiDiGraph:

@@ -227,6 +227,11 @@ def create_app(g: KnowledgeGraph, *, read_only: bool = False, token: str | None 
         """A document's text with its mention spans, each linked to its entity."""
         return g.document(doc_id).to_dict()
 
+    @app.get("/api/chunks/{chunk_id}")
+    def chunk(chunk_id: int) -> dict[str, Any]:
+        """One chunk's text, its place in its document, and the entities it mentions."""
+        return g.chunk(chunk_id)
+
     @app.get("/api/merges")
     def merges() -> list[dict[str, object]]:
         return g.merge_log()

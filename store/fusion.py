@@ -6,8 +6,9 @@ A name's *redirect* is decided from its own profile (its type vote and in how ma
 entity) and from the longer names that hold or expand it (``candidates``): it folds when those candidates come
 to exactly one root name of its type group, that name is not rarer than the short one by more than ``PRIOR``,
 no document names a lone surname and the full name beside it as two people (its own linking kept them apart:
-father and son), and no user undid the fold. Redirects are flat: a target is never itself redirected. A decision depends only on
-longer names, so deciding names from the longest down reaches the one fixed point a from-scratch build reaches;
+father and son), and no user undid the fold. Redirects are flat: a target is never itself redirected. A
+decision depends only on longer names, so deciding names from the longest down reaches the one fixed point a
+from-scratch build reaches;
 after a change, ``refresh`` re-decides the changed names and every shorter name inside them, and cascades to the
 shorter names inside any name whose redirect moved. ``resolve`` then clusters each root's block together with
 the blocks redirected into it. A name a user unfused stays its own; a judge's fold (``kg fuse``) is pinned.

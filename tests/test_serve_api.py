@@ -114,6 +114,12 @@ def test_a_document_with_its_mentions_at_their_offsets(client: TestClient, sampl
     assert len(view["text"]) > 0.9 * len(original)
     assert view["mentions"] and all(view["text"][m["start"]:m["end"]] == m["surface"] for m in view["mentions"])
     assert {m["entity"] for m in view["mentions"]} >= {"Marie Curie", "Warsaw"}
+    missing = client.get("/api/chunks/999999")
+    assert missing.status_code == 404 and "No chunk" in missing.json()["error"]
+    first = client.get("/api/search", params={"q": "Marie Curie Warsaw", "k": 1}).json()["results"][0]
+    chunk = client.get(f"/api/chunks/{first['chunk_id']}").json()
+    assert chunk["text"] == first["text"] and chunk["document_id"] == first["document_id"]
+    assert chunk["entities"] and chunk["entities"][0]["mentions"] >= chunk["entities"][-1]["mentions"]
 
 
 def test_ask_streams_tokens_then_a_cited_answer(client: TestClient) -> None:
