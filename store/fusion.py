@@ -9,8 +9,9 @@ no document names a lone surname and the full name beside it as two people (its 
 father and son), and no user undid the fold. Redirects are flat: a target is never itself redirected. A
 decision depends only on longer names, so deciding names from the longest down reaches the one fixed point a
 from-scratch build reaches; after a change, ``refresh`` re-decides the changed names and every shorter name
-inside them, and cascades to the shorter names inside any name whose redirect moved. ``resolve`` then clusters each root's block together with
-the blocks redirected into it. A name a user unfused stays its own; a judge's fold (``kg fuse``) is pinned.
+inside them, and cascades to the shorter names inside any name whose redirect moved. ``resolve`` then clusters
+each root's block together with the blocks redirected into it. A name a user unfused stays its own; a judge's
+fold (``kg fuse``) is pinned.
 """
 
 from __future__ import annotations
