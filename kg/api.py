@@ -46,7 +46,7 @@ from kg.types import (
     Stats,
     SyncPlan,
 )
-from retrieve.config import MODES, RetrieverConfig
+from retrieve.config import RetrieverConfig
 from store import read
 from store.db import SCHEMA_HEAD, Database, OutdatedStore, StoreError, store_error
 from store.records import KBEntity
@@ -465,11 +465,15 @@ class KnowledgeGraph:
         return self.search_report(query, k, mode, entities=entities, dense=dense).results
 
     def as_retriever(self, k: int = 8, mode: str = "hybrid", **search_kwargs: Any) -> KGRetriever:
-        """This graph's search as a LangChain retriever (``search_kwargs``: entities, dense)."""
-        from retrieve.langchain_retriever import KGRetriever
+        """This graph's search as a LangChain retriever (``search_kwargs``: entities, dense); each option can also
+        be given per call, ``retriever.invoke(question, k=3)``. A bad option is a ``KGError`` here, a
+        ``ValueError`` from ``invoke``, with the same message."""
+        from retrieve.langchain_retriever import KGRetriever, check_options
 
-        if mode not in MODES:
-            raise KGError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        try:
+            check_options(k, mode, search_kwargs)
+        except ValueError as e:
+            raise KGError(str(e)) from None
         return KGRetriever(retriever=self.retriever, k=k, mode=mode, search_kwargs=search_kwargs)
 
     @_user_facing

@@ -26,7 +26,8 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from kg.api import MODES, KGError, KnowledgeGraph, NoSuchDocument, NotFound
+from kg.api import KGError, KnowledgeGraph, NoSuchDocument, NotFound
+from retrieve.config import MODES
 
 WEB = Path(__file__).resolve().parent / "web"
 MAX_QUERY = 2000  # characters in a question or search

@@ -7,13 +7,32 @@ from typing import Any
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field, field_validator
 
+from retrieve.config import MODES
 from retrieve.retriever import Retriever
+
+OPTIONS = frozenset({"entities", "dense"})  # Retriever.search's keyword options
+
+
+def check_options(k: Any, mode: Any, options: dict[str, Any]) -> None:
+    """The same clear ``ValueError`` for a bad option, at construction and per call."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a whole number of at least 1, not {k!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    unknown = sorted(set(options) - OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown search option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                         f"the options are k, mode, {', '.join(sorted(OPTIONS))}")
 
 
 class KGRetriever(BaseRetriever):
     """Returns chunks as ``Document``s whose metadata carries the document, chunk, scores and entities.
+
+    ``k``, ``mode`` and the search options (``entities``, ``dense``) are set at construction and can be given per
+    call (``retriever.invoke(q, k=3, mode="graph")``) or through ``configurable_fields``; a bad one is the same
+    ``ValueError`` either way, and so is an empty query.
 
     >>> retriever = KnowledgeGraph("kg.db").as_retriever(k=5)
     >>> retriever.invoke("Where did Marie Curie study?")
@@ -24,10 +43,23 @@ class KGRetriever(BaseRetriever):
     retriever: Retriever
     k: int = 8
     mode: str = "hybrid"
-    search_kwargs: dict[str, Any] = {}
+    search_kwargs: dict[str, Any] = Field(default_factory=dict)
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        report = self.retriever.search(query, self.k, self.mode, **self.search_kwargs)
+    @field_validator("search_kwargs")
+    @classmethod
+    def _known_options(cls, v: dict[str, Any]) -> dict[str, Any]:
+        check_options(1, "hybrid", v)
+        return v
+
+    def model_post_init(self, context: Any) -> None:
+        check_options(self.k, self.mode, self.search_kwargs)
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
+                                **kwargs: Any) -> list[Document]:
+        k, mode = kwargs.pop("k", self.k), kwargs.pop("mode", self.mode)
+        options = {**self.search_kwargs, **kwargs}
+        check_options(k, mode, options)
+        report = self.retriever.search(query, k, mode, **options)
         return [
             Document(
                 page_content=r.text,

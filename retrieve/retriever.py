@@ -297,9 +297,11 @@ class Retriever:
     # -- search -----------------------------------------------------------------------------------------------
     def search(self, query: str, k: int = 8, mode: str = "hybrid", *, entities: bool = True,
                dense: bool | None = None) -> SearchReport:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a whole number of at least 1, not {k!r}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-        if not query.strip():
+        if not isinstance(query, str) or not query.strip():
             raise ValueError("the query is empty")
         t0 = time.perf_counter()
         cfg = self.config
