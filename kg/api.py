@@ -834,24 +834,22 @@ class KnowledgeGraph:
 
     @_user_facing
     def export(self, path: str | Path, format: str = "graphml") -> ExportInfo:
-        """Write the entity graph as GraphML, GEXF or node-link JSON."""
-        import networkx as nx
+        """Write the entity graph as GraphML, GEXF, node-link JSON, CSV (``NAME.nodes.csv`` and
+        ``NAME.edges.csv``) or a Cypher script, each with labels, types, KB ids, descriptions, mention and document
+        counts, and each relation's predicate, weight and first evidence sentence with its document."""
+        from kg.export import WRITERS
+        from store.graph import export_graph
 
         fmt = format.lower()
         if fmt not in EXPORT_FORMATS:
             raise KGError(f"unknown export format {format!r}; choose one of {', '.join(EXPORT_FORMATS)}")
-        g = self.graph()
         out = Path(path)
         if out.parent and not out.parent.exists():
             raise KGError(f"folder {out.parent} does not exist")
-        if fmt == "graphml":
-            nx.write_graphml(g, out)
-        elif fmt == "gexf":
-            nx.write_gexf(g, out)
-        else:
-            out.write_text(json.dumps(nx.node_link_data(g, edges="edges"), ensure_ascii=False, indent=1),
-                           encoding="utf-8")
-        return ExportInfo(str(out), fmt, g.number_of_nodes(), g.number_of_edges())
+        with self.db.read() as s:
+            g = export_graph(s)
+        files = WRITERS[fmt](g, out)
+        return ExportInfo(str(files[0]), fmt, g.number_of_nodes(), g.number_of_edges(), [str(f) for f in files])
 
     # -- curation ---------------------------------------------------------------------------------------------
     def _unique(self, name: str) -> int:

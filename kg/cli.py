@@ -727,7 +727,8 @@ def _print_sources(a: Answer) -> None:
 @click.pass_context
 @user_errors
 def export(ctx: click.Context, fmt: str, out_path: str, db_path: str | None, as_json: bool) -> None:
-    """Export the entity graph for Gephi, Cytoscape or networkx.
+    """Export the entity graph for Gephi (gexf), Cytoscape or graphology (graphml), networkx (json), a
+    spreadsheet (csv: OUT.nodes.csv and OUT.edges.csv) or Neo4j and Memgraph (cypher).
 
     Example:
 
@@ -738,7 +739,8 @@ def export(ctx: click.Context, fmt: str, out_path: str, db_path: str | None, as_
     if as_json:
         _emit_json(info.to_dict())
     else:
-        out.print(f"wrote {escape(info.path)} ({info.format}): {info.nodes} entities, {info.edges} relations")
+        out.print(f"wrote {escape(', '.join(info.files))} ({info.format}): {info.nodes} entities, "
+                  f"{info.edges} relations")
 
 
 # -- curation -------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-EXPORT_FORMATS = ("graphml", "gexf", "json")
+EXPORT_FORMATS = ("graphml", "gexf", "json", "csv", "cypher")
 
 
 class _Dict:
@@ -215,6 +215,7 @@ class ExportInfo(_Dict):
     format: str
     nodes: int
     edges: int
+    files: list[str] = field(default_factory=list)  # every file written (CSV writes a nodes and an edges file)
 
 
 @dataclass

@@ -37,3 +37,34 @@ def entity_chunk_graph(session: Session) -> nx.Graph:
         if ("c", c) in g:
             g.nodes[("c", c)]["document"] = d
     return g
+
+
+def export_graph(session: Session) -> nx.MultiDiGraph:
+    """The entity graph with what a user inspects, for other tools: nodes carry ``label`` (the name), type, KB id,
+    description, mention and document counts; edges a unique id (``r`` and the relation's id), the predicate,
+    the weight, and the first evidence sentence with its document's title."""
+    from store.schema import Document, RelationEvidence
+
+    g = nx.MultiDiGraph()
+    counts = mention_counts(session)
+    docs: dict[int, int] = {e: n for e, n in session.execute(
+        select(Mention.entity_id, func.count(func.distinct(Chunk.document_id)))
+        .join(Chunk, Chunk.id == Mention.chunk_id).group_by(Mention.entity_id))}
+    for i, name, typ, kb, desc in session.execute(
+            select(Entity.id, Entity.name, Entity.type, Entity.kb_id, Entity.description).where(LIVE)):
+        g.add_node(i, label=name, name=name, type=typ, kb_id=kb or "", description=desc or "",
+                   mentions=counts.get(i, 0), documents=docs.get(i, 0))
+    first = select(func.min(RelationEvidence.id)).group_by(RelationEvidence.relation_id).scalar_subquery()
+    evidence = {r: (text[a:b], title) for r, text, a, b, title in session.execute(
+        select(RelationEvidence.relation_id, Chunk.text, RelationEvidence.sent_start, RelationEvidence.sent_end,
+               Document.title)
+        .join(Chunk, Chunk.id == RelationEvidence.chunk_id).join(Document, Document.id == Chunk.document_id)
+        .where(RelationEvidence.id.in_(first)))}
+    for r, h, t, p, w in session.execute(
+            select(Relation.id, Relation.head_id, Relation.tail_id, Relation.predicate, Relation.weight)
+            .where(Relation.head_id != Relation.tail_id)):
+        if h in g and t in g:
+            sentence, title = evidence.get(r, ("", ""))
+            g.add_edge(h, t, key=f"r{r}", label=p, predicate=p, weight=float(w), evidence=" ".join(sentence.split()),
+                       evidence_document=title)
+    return g

@@ -128,4 +128,4 @@ def read_graph(path: Path, fmt: str) -> Any:
         return nx.read_graphml(path)
     if fmt == "gexf":
         return nx.read_gexf(path)
-    return nx.node_link_graph(json.loads(path.read_text(encoding="utf-8")), edges="edges")
+    return nx.node_link_graph(json.loads(path.read_text(encoding="utf-8")), edges="links")

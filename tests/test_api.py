@@ -160,8 +160,8 @@ def test_export_reads_back_with_the_same_graph(sample_kg: KnowledgeGraph, tmp_pa
 
 
 def test_export_errors(sample_kg: KnowledgeGraph, tmp_path: Path) -> None:
-    with pytest.raises(KGError, match="unknown export format 'csv'"):
-        sample_kg.export(tmp_path / "g.csv", "csv")
+    with pytest.raises(KGError, match="unknown export format 'dot'"):
+        sample_kg.export(tmp_path / "g.dot", "dot")
     with pytest.raises(KGError, match="does not exist"):
         sample_kg.export(tmp_path / "missing" / "g.graphml")
 
