@@ -4,8 +4,8 @@ located) somewhere in the packages, and what only the tests use is in the test e
 from __future__ import annotations
 
 import re
-import tomllib
 
+import tomllib
 from conftest import ROOT
 
 # Distribution -> what the code names it by, where that differs from the distribution's name.
