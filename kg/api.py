@@ -116,16 +116,20 @@ class KGConfig:
 
     @classmethod
     def from_env(cls) -> KGConfig:
-        """Defaults, with models overridden by $KG_SPACY_MODEL, $KG_SPARSE_MODEL and $KG_DENSE_MODEL."""
-        cfg = cls()
-        if os.environ.get("KG_SPACY_MODEL"):
-            cfg.extract.model = os.environ["KG_SPACY_MODEL"]
-            cfg.retrieve.spacy_model = os.environ["KG_SPACY_MODEL"]
-        if os.environ.get("KG_SPARSE_MODEL"):
-            cfg.retrieve.sparse_model = os.environ["KG_SPARSE_MODEL"]
-        if os.environ.get("KG_DENSE_MODEL"):
-            cfg.retrieve.dense_model = os.environ["KG_DENSE_MODEL"]
-        return cfg
+        """Defaults, then the TOML file named by $KG_CONFIG if any, then the environment (``kg.settings``)."""
+        return cls.load()
+
+    @classmethod
+    def load(cls, config_file: str | Path | None = None, store: str | Path | None = None) -> KGConfig:
+        """Defaults, then a TOML file (``config_file``, else $KG_CONFIG, else ``kg.toml`` beside ``store``),
+        then environment variables ``KG_SECTION__FIELD``; see ``kg.settings``. A bad setting is a KGError."""
+        from kg.settings import SettingsError, load
+
+        try:
+            cfg, _ = load(config_file, store)
+        except SettingsError as e:
+            raise KGError(str(e)) from None
+        return cfg  # type: ignore[no-any-return]
 
 
 def _absolute_pattern(pattern: str) -> str:
@@ -164,7 +168,7 @@ class KnowledgeGraph:
         self.path = Path(path or default_db())
         if self.path.exists() and self.path.is_dir():
             raise KGError(f"{self.path} is a directory; give a database file path such as {self.path / 'kg.db'}")
-        self.config = config or KGConfig.from_env()
+        self.config = config or KGConfig.load(store=self.path)
         self.read_only = read_only
         self.on_wait: Callable[[], None] | None = None  # called when a write waits for another process's
         self._db: Database | None = None

@@ -57,6 +57,7 @@ ERRORS_PER_FILE = 5
 class Context:
     db: str
     json: bool = False
+    config: str | None = None  # --config FILE
 
 
 _JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -112,10 +113,12 @@ def _waiting(path: str) -> Callable[[], None]:
                              "to finish (Ctrl-C to stop)")
 
 
-def _config() -> KGConfig:
+def _config(ctx: click.Context | None = None, db_path: str | None = None) -> KGConfig:
+    """The configuration: defaults, --config FILE (else $KG_CONFIG, else kg.toml beside the store), environment."""
     from kg.api import KGConfig
 
-    return KGConfig.from_env()
+    obj = (ctx or click.get_current_context()).find_object(Context)
+    return KGConfig.load(obj.config if obj else None, db_path or (obj.db if obj else None))
 
 
 @contextmanager
@@ -127,7 +130,7 @@ def open_graph(ctx: click.Context, db_path: str | None, config: KGConfig | None 
     path = db_path or ctx.find_object(Context).db  # type: ignore[union-attr]
     if must_exist and not Path(path).exists():
         raise UserError(f"database {path} does not exist. Build one first: kg ingest PATH --db {path}")
-    g = KnowledgeGraph(path, config)
+    g = KnowledgeGraph(path, config or _config(ctx, path))
     g.on_wait = _waiting(path)
     try:
         yield g
@@ -137,16 +140,18 @@ def open_graph(ctx: click.Context, db_path: str | None, config: KGConfig | None 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option("--db", "db_path", metavar="FILE", default=None, help="Database file (default: $KG_DB, else ./kg.db).")
+@click.option("--config", "config_path", metavar="FILE", default=None,
+              help="Settings file (TOML; default: $KG_CONFIG, else kg.toml beside the database).")
 @click.version_option(package_name="kg-rag")
 @click.pass_context
-def cli(ctx: click.Context, db_path: str | None) -> None:
+def cli(ctx: click.Context, db_path: str | None, config_path: str | None) -> None:
     """Build a knowledge graph from documents and inspect it.
 
     Example:
 
         kg ingest docs/ && kg entities --top 10 && kg entity "Marie Curie"
     """
-    ctx.obj = Context(db=db_path or os.environ.get("KG_DB") or "kg.db")
+    ctx.obj = Context(db=db_path or os.environ.get("KG_DB") or "kg.db", config=config_path)
 
 
 # -- building -------------------------------------------------------------------------------------------------
@@ -188,7 +193,7 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], db_path: str | None, quie
     if sync and not Path(paths[0]).is_dir():
         why = "no such folder" if not Path(paths[0]).exists() else "not a folder; --sync makes the store match a folder"
         raise click.BadParameter(f"{safe(paths[0])}: {why}", param_hint="FOLDER")
-    config = _config()
+    config = _config(None, db_path)
     try:
         size = chunk_size or config.chunk.size
         # Without an explicit overlap, a small chunk size gets a proportionate one rather than an error.
@@ -594,7 +599,7 @@ def search(ctx: click.Context, query: str, k: int, mode: str, no_entities: bool,
     """
     if not query.strip():
         raise click.UsageError("the query is empty: kg search \"QUESTION\"")
-    config = _config()
+    config = _config(None, db_path)
     if fusion:
         config.retrieve.fusion = fusion
     with open_graph(ctx, db_path, config) as g:
@@ -666,7 +671,7 @@ def ask(ctx: click.Context, question: str, llm: str | None, k: int, mode: str, n
     """
     if not question.strip():
         raise click.UsageError("the question is empty: kg ask \"QUESTION\"")
-    config = _config()
+    config = _config(None, db_path)
     if context_tokens:
         config.answer.context_tokens = context_tokens
     if max_tokens:
@@ -936,6 +941,47 @@ def serve(ctx: click.Context, host: str, port: int, read_only: bool, token: str 
         shown = f"[{host}]" if ":" in host else host
         out.print(f"kg explorer on http://{shown}:{port}/  (API docs: /docs; Ctrl-C stops it)")
         run_service(g, host, port, read_only=read_only, token=token, llm=llm)
+
+
+@cli.group("config")
+def config_group() -> None:
+    """The effective configuration, and where each value comes from.
+
+    Example:
+
+        kg config show --db kg.db
+    """
+
+
+@config_group.command("show")
+@db_option
+@json_option
+@click.pass_context
+@user_errors
+def config_show(ctx: click.Context, db_path: str | None, as_json: bool) -> None:
+    """Every setting with its value and its source: the default, the TOML file (--config FILE, $KG_CONFIG, or
+    kg.toml beside the database), or an environment variable (KG_SECTION__FIELD).
+
+    Example:
+
+        KG_RETRIEVE__GRAPH__DAMPING=0.85 kg config show --config kg.toml
+    """
+    from kg.settings import SettingsError, effective, load
+
+    obj = ctx.find_object(Context)
+    try:
+        cfg, sources = load(obj.config if obj else None, db_path or (obj.db if obj else None))
+    except SettingsError as e:
+        raise UserError(str(e)) from None
+    settings = effective(cfg, sources)
+    if as_json:
+        _emit_json(settings)
+        return
+    t = Table("setting", "value", "from")
+    for s in settings:
+        shown = s["value"] if isinstance(s["value"], str) else json.dumps(s["value"], ensure_ascii=False)
+        t.add_row(escape(s["setting"]), escape(" ".join(str(shown).split())[:80]), escape(s["from"]))
+    out.print(t)
 
 
 # -- the store itself -----------------------------------------------------------------------------------------

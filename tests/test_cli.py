@@ -391,7 +391,7 @@ def test_every_leaf_command_is_covered_by_the_help_test() -> None:
                       ("delete",), ("index",), ("db", "current"), ("db", "upgrade"), ("bench", "cli"),
                       ("bench", "ingest"), ("bench", "extract"), ("bench", "link"), ("bench", "retrieval"),
                       ("bench", "qa"), ("bench", "lifecycle"), ("bench", "scale"), ("bench", "serve"),
-                      ("fusions",), ("unfuse",), ("fuse",), ("serve",)}
+                      ("fusions",), ("unfuse",), ("fuse",), ("serve",), ("config", "show")}
 
 
 def _lookup(path: tuple[str, ...]) -> click.Command:
@@ -427,9 +427,9 @@ def test_database_path_that_is_a_folder(tmp_path: Path) -> None:
 
 def test_bad_export_format_and_missing_folder(sample: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     db = str(sample[0])
-    assert_user_error(kg("export", "--format", "csv", "--out", str(tmp_path / "g.csv"), "--db", db), 2,
-                      "Invalid value for '--format'", "'csv'")
-    assert not (tmp_path / "g.csv").exists()
+    assert_user_error(kg("export", "--format", "dot", "--out", str(tmp_path / "g.dot"), "--db", db), 2,
+                      "Invalid value for '--format'", "'dot'")
+    assert not (tmp_path / "g.dot").exists()
     assert_user_error(kg("export", "--out", str(tmp_path / "no" / "g.graphml"), "--db", db), 1,
                       f"folder {tmp_path / 'no'} does not exist")
 
