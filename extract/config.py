@@ -34,3 +34,4 @@ class ExtractConfig:
     components: tuple[str, ...] = ("ner", "gazetteer", "linker", "relations")
     link: LinkConfig = field(default_factory=LinkConfig)
     relation_window: int = 4
+    gazetteer_min_chars: int = 4  # shorter names are matched only when written in capitals (acronyms)

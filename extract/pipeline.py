@@ -63,7 +63,7 @@ class SourceDoc:
 
 
 def _make_gazetteer(cfg: ExtractConfig, ner: NER, catalog: EntityCatalog) -> Gazetteer:
-    return Gazetteer(ner.nlp)
+    return Gazetteer(ner.nlp, cfg.gazetteer_min_chars)
 
 
 def _make_linker(cfg: ExtractConfig, ner: NER, catalog: EntityCatalog) -> Linker:

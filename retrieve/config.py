@@ -55,6 +55,13 @@ class RetrieverConfig:
     dense: bool = False
     entity_weight: float = 0.3  # query weight of entity dimensions per unit of specificity
     fusion: str = "weighted"  # weighted | rrf
+    rrf_k: int = 60  # reciprocal rank fusion: 1 / (k + rank)
+    # Encoders: the longest text a SPLADE pass reads (word pieces; its vectors are tagged with it, so a change
+    # re-encodes), and how many word pieces or rows go in one batch of either model.
+    sparse_max_length: int = 512
+    sparse_batch_tokens: int = 4096
+    dense_batch_size: int = 64
+    dense_batch_tokens: int = 256
     weights: dict[str, float] = field(default_factory=lambda: {"sparse": 1.0, "graph": 1.0, "dense": 1.0})
     # Top sparse/dense chunks that also seed the graph walk, as in HippoRAG 2, and their share of the seed mass.
     # Off by default: on multi-hop questions it pulls the walk towards what the other channels already found.

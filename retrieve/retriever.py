@@ -130,13 +130,17 @@ class Retriever:
     # -- models -----------------------------------------------------------------------------------------------
     @property
     def splade(self) -> SpladeEncoder:
-        name = self.config.sparse_model
-        return _model("splade", name, lambda: SpladeEncoder(name))  # type: ignore[no-any-return]
+        cfg = self.config
+        name, length, tokens = cfg.sparse_model, cfg.sparse_max_length, cfg.sparse_batch_tokens
+        return _model("splade", f"{name}|{length}|{tokens}",  # type: ignore[no-any-return]
+                      lambda: SpladeEncoder(name, max_length=length, batch_tokens=tokens))
 
     @property
     def dense(self) -> DenseEncoder:
-        name = self.config.dense_model
-        return _model("dense", name, lambda: DenseEncoder(name))  # type: ignore[no-any-return]
+        cfg = self.config
+        name, rows, tokens = cfg.dense_model, cfg.dense_batch_size, cfg.dense_batch_tokens
+        return _model("dense", f"{name}|{rows}|{tokens}",  # type: ignore[no-any-return]
+                      lambda: DenseEncoder(name, batch_size=rows, batch_tokens=tokens))
 
     @property
     def nlp(self) -> Any:
@@ -355,7 +359,7 @@ class Retriever:
             ((name, only),) = channels.items()
             fused, parts = only.astype(np.float32), {name: only.astype(np.float32)}
         elif cfg.fusion == "rrf":
-            fused, parts = rrf(channels, cfg.weights)
+            fused, parts = rrf(channels, cfg.weights, k=cfg.rrf_k)
         else:
             fused, parts = weighted_sum(channels, cfg.weights)
         top = top_k(fused, k)

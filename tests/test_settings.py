@@ -66,11 +66,11 @@ def test_a_bad_setting_says_which_and_from_where(tmp_path: Path, monkeypatch, te
 
 def test_kg_config_show_lists_every_setting_with_its_source(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "kg.toml").write_text("[answer]\nmax_facts = 3\n", encoding="utf-8")
-    monkeypatch.setenv("KG_RETRIEVE__RRF_K", "1")  # not a setting: an error, exit 1
+    monkeypatch.setenv("KG_RETRIEVE__RRFK", "1")  # not a setting: an error, exit 1
     r = CliRunner().invoke(cli, ["--db", str(tmp_path / "kg.db"), "config", "show", "--json"], env={"KG_DB": None},
                            prog_name="kg")
-    assert r.exit_code == 1 and "unknown setting 'retrieve.rrf_k'" in r.output
-    monkeypatch.delenv("KG_RETRIEVE__RRF_K")
+    assert r.exit_code == 1 and "unknown setting 'retrieve.rrfk'" in r.output and "rrf_k" in r.output
+    monkeypatch.delenv("KG_RETRIEVE__RRFK")
     r = CliRunner().invoke(cli, ["--db", str(tmp_path / "kg.db"), "config", "show", "--json"], env={"KG_DB": None},
                            prog_name="kg")
     assert r.exit_code == 0, r.output
@@ -80,3 +80,23 @@ def test_kg_config_show_lists_every_setting_with_its_source(tmp_path: Path, monk
     assert len(shown) > 40 and shown["retrieve.graph.damping"]["from"] == "default"
     missing = CliRunner().invoke(cli, ["--config", str(tmp_path / "nope.toml"), "config", "show"], prog_name="kg")
     assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+def test_tuning_constants_reach_the_components(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import retrieve.retriever as rr
+
+    monkeypatch.setenv("KG_RETRIEVE__RRF_K", "5")
+    monkeypatch.setenv("KG_RETRIEVE__FUSION", "rrf")
+    monkeypatch.setenv("KG_RETRIEVE__SPARSE_MAX_LENGTH", "128")
+    monkeypatch.setenv("KG_RETRIEVE__DENSE_BATCH_SIZE", "16")
+    monkeypatch.setenv("KG_EXTRACT__GAZETTEER_MIN_CHARS", "2")
+    seen = []
+    real = rr.rrf
+    monkeypatch.setattr(rr, "rrf", lambda channels, weights, k: seen.append(k) or real(channels, weights, k=k))
+    with KnowledgeGraph(tmp_path / "kg.db") as g:
+        g.ingest([SAMPLE / "places" / "warsaw.txt"])
+        assert g.retriever.splade.max_length == 128 and ":128" in g.retriever.splade.identity
+        assert g.retriever.dense.batch_size == 16
+        assert g.extractor.gazetteer is not None and g.extractor.gazetteer.min_chars == 2
+        g.search("Where is Warsaw?", k=2)
+    assert seen == [5]
