@@ -292,6 +292,7 @@ class KnowledgeGraph:
         if isinstance(paths, (str, Path)):
             paths = [paths]
         with self._writing() as db:
+            self._check_made_with(db, index)
             mark = self._merge_mark()
             loading = None
             if index:  # the retrieval models load while the spaCy workers start and extract
@@ -306,6 +307,7 @@ class KnowledgeGraph:
                 self._encode()
                 self.retriever.compact()
                 report.seconds = round(report.seconds + time.perf_counter() - t0, 3)
+            self._record_made_with(db, index)
             report.dissolved_merges = self._dissolved_since(mark)
         self._invalidate()
         return report
@@ -450,11 +452,61 @@ class KnowledgeGraph:
         (or at once with ``compact``); ``done["compacted"]`` says whether it did."""
         if dense:
             self.config.retrieve.dense = True
-        with self._writing():
-            done = self._encode()
+        with self._writing() as db:
+            done = self._encode()  # every chunk without a vector of the configured encoder: a new one re-encodes all
             done["compacted"] = int(self.retriever.compact(force=compact))
+            self._record_made_with(db, index=True, encoder_only=True)
         self._invalidate()
         return done
+
+    def _check_encoder(self) -> None:
+        """Refuse a search whose word-piece encoder is not the one the store's chunks were encoded with."""
+        from store.made_with import ENCODER, recorded
+
+        if self._db is None:
+            return
+        with self.db.read() as s:
+            have = recorded(s.connection()).get(ENCODER)
+        want = self.retriever.splade.identity if have is not None else None
+        if have is not None and have != want:
+            raise KGError(f"the store's chunks are encoded with {have}, and this search would use {want} "
+                          f"(retrieve.sparse_model / sparse_max_length): re-encode them with `kg index`, or search "
+                          f"with the store's encoder")
+
+    def _made_with(self, encoder: bool) -> dict[str, str]:
+        from store.made_with import ENCODER
+
+        c = self.config
+        out = {"chunk.size": str(c.chunk.size), "chunk.overlap": str(c.chunk.overlap), "extract.model": c.extract.model}
+        if encoder:
+            out[ENCODER] = self.retriever.splade.identity
+        return out
+
+    def _check_made_with(self, db: Database, index: bool) -> None:
+        """Refuse an ingest whose chunking, spaCy model or encoder differs from what the store was made with."""
+        from store import made_with
+
+        with db.read() as s:
+            conn = s.connection()
+            if not conn.exec_driver_sql("SELECT EXISTS (SELECT 1 FROM documents)").scalar():
+                return  # an empty store takes the settings of its first ingest
+            diff = made_with.differences(conn, self._made_with(encoder=index))
+        if diff:
+            what = "; ".join(f"{k} is {have!r} in the store, {want!r} here" for k, have, want in diff)
+            hint = ("run `kg index` with the new encoder first, which re-encodes every chunk" if diff[0][0] ==
+                    made_with.ENCODER else "use the store's settings, or build a new store (--db) with these")
+            raise KGError(f"this ingest would mix chunks or vectors made two ways: {what}. To go on, {hint}.")
+
+    def _record_made_with(self, db: Database, index: bool, encoder_only: bool = False) -> None:
+        from store import made_with
+
+        values = self._made_with(encoder=index)
+        if encoder_only:
+            values = {k: v for k, v in values.items() if k == made_with.ENCODER}
+        with db.write() as s:
+            conn = s.connection()
+            if conn.exec_driver_sql("SELECT EXISTS (SELECT 1 FROM chunks)").scalar():
+                made_with.record(conn, values)
 
     @_user_facing
     def warm_up(self) -> None:
@@ -490,6 +542,7 @@ class KnowledgeGraph:
         if k < 1:
             raise KGError(f"k must be at least 1, not {k}")
         self.retriever.db = self.db
+        self._check_encoder()
         try:
             return self.retriever.search(query, k, mode, entities=entities, dense=dense)
         except ModelNotFound as e:

@@ -313,3 +313,13 @@ class FusionPin(Base):
     target: Mapped[str] = mapped_column(String)
     source: Mapped[str] = mapped_column(String)  # who decided: "llm:MODEL"
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+
+
+class StoreSetting(Base):
+    """A setting the store's contents were made with (chunking, the spaCy model, the word-piece encoder)."""
+
+    __tablename__ = "store_settings"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[str] = mapped_column(String)

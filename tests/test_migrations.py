@@ -24,7 +24,7 @@ from store.schema import Base
 TABLES = {"documents", "chunks", "entities", "aliases", "mentions", "relations", "relation_evidence", "merge_log",
           "chunk_vectors", "chunk_embeddings", "entity_embeddings", "local_entities", "document_names", "relink_queue",
           "index_state", "index_changes", "local_entity_counts", "name_keys", "name_redirects",
-          "fusion_vetoes", "fusion_pins"}
+          "fusion_vetoes", "fusion_pins", "store_settings"}
 FTS = "chunks_fts"  # the full-text index over chunk text: a virtual table with its shadow tables, not a model
 
 

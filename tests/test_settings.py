@@ -100,3 +100,28 @@ def test_tuning_constants_reach_the_components(tmp_path: Path, monkeypatch) -> N
         assert g.extractor.gazetteer is not None and g.extractor.gazetteer.min_chars == 2
         g.search("Where is Warsaw?", k=2)
     assert seen == [5]
+
+
+def test_a_store_refuses_settings_that_would_mix_chunks_or_vectors(tmp_path: Path) -> None:
+    from kg.api import KGConfig
+
+    db = tmp_path / "kg.db"
+    with KnowledgeGraph(db) as g:
+        g.ingest([SAMPLE / "places" / "warsaw.txt"])
+    assert dict(rows(db, "SELECT key, value FROM store_settings"))["chunk.size"] == "1200"
+    other = KGConfig()
+    other.chunk.size = 600
+    with KnowledgeGraph(db, other) as g, pytest.raises(KGError, match="chunk.size is '1200' in the store, '600' here"):
+        g.ingest([SAMPLE / "places" / "paris.txt"])
+    assert rows(db, "SELECT count(*) FROM documents") == [(1,)]  # nothing written
+    encoder = KGConfig()
+    encoder.retrieve.sparse_max_length = 128  # another word-piece encoding
+    with KnowledgeGraph(db, encoder) as g:
+        with pytest.raises(KGError, match="encoded with splade:.*:512.*would use splade:.*:128.*kg index"):
+            g.search("Warsaw", k=1)
+        with pytest.raises(KGError, match="run `kg index` with the new encoder first"):
+            g.ingest([SAMPLE / "places" / "paris.txt"])
+        g.index()  # re-encodes every chunk with the new encoder, and the store remembers it
+        assert g.search("Warsaw", k=1)
+    with KnowledgeGraph(db) as g, pytest.raises(KGError, match="encoded with splade:.*:128"):
+        g.search("Warsaw", k=1)
