@@ -208,8 +208,15 @@ def create_app(g: KnowledgeGraph, *, read_only: bool = False, token: str | None 
 
     @app.get("/api/neighbors")
     def neighbors(name: str = Query(min_length=1, max_length=500), hops: int = Query(1, ge=1, le=4),
-                  limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
-        return g.neighbors(name, hops, limit).to_dict()
+                  limit: int = Query(50, ge=1, le=500),
+                  types: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
+        """Entities within ``hops`` relations, nearest first, at most ``limit``, only of ``types`` if given."""
+        found = g.neighbors(name, hops, limit).to_dict()
+        if types:
+            found["neighbors"] = [n for n in found["neighbors"] if n["type"] in types]
+            kept = {found["entity"]["name"], *(n["name"] for n in found["neighbors"])}
+            found["edges"] = [e for e in found["edges"] if e[0] in kept and e[2] in kept]
+        return found
 
     @app.get("/api/subgraph")
     def subgraph(names: Annotated[list[str], Query(min_length=1, max_length=50)],

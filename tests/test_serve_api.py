@@ -96,6 +96,9 @@ def test_the_entity_card_and_its_neighbourhood(client: TestClient) -> None:
     assert doc["text"][ev["start"]:ev["end"]] == ev["sentence"]  # the evidence opens at its place
     n = client.get("/api/neighbors", params={"name": "Radium Institute", "hops": 1}).json()
     assert n["entity"]["name"] == "Radium Institute" and n["neighbors"]
+    people = client.get("/api/neighbors", params={"name": "Radium Institute", "hops": 1, "types": "PERSON"}).json()
+    assert people["neighbors"] and {x["type"] for x in people["neighbors"]} == {"PERSON"}
+    assert len(people["neighbors"]) < len(n["neighbors"])
     sub = client.get("/api/subgraph", params=[("names", "Marie Curie"), ("names", "Radium Institute"),
                                                 ("hops", 1), ("limit", 15), ("types", "GPE")]).json()
     assert {n["name"] for n in sub["nodes"] if n["seed"]} >= {"Radium Institute"}
