@@ -90,6 +90,7 @@ class Answer:
     llm: str  # the model's name, or "extractive"
     invalid_citations: list[int] = field(default_factory=list)  # [n] in the text that names no source
     fallback: str | None = None  # why the answer is extractive when an LLM was wanted
+    query_entities: list[dict[str, Any]] = field(default_factory=list)  # the question's entities, as search found
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

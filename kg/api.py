@@ -598,6 +598,7 @@ class KnowledgeGraph:
         except GenerationFailed as e:
             raise KGError(f"the LLM call failed ({e}); answer without an LLM with --no-llm") from None
         answer.fallback = why
+        answer.query_entities = [vars(q) for q in report.query_entities]
         return answer
 
     @_user_facing

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kg.types import _Dict
+from store.fusion import display_name, uncertain
+from store.rows import raw_cursor
 
 SYSTEM = ("You decide whether a short name in a text refers to one of several entities with longer names. Reply "
           "with the number of the entity it refers to, or 0 if it refers to none of them or you are not sure. "
@@ -42,15 +44,10 @@ def _sentence(conn: Any, norm: str, width: int = 120) -> str:
     return " ".join(text[lo:hi].split())
 
 
-def _name(conn: Any, norm: str) -> str:
-    row = conn.exec_driver_sql("SELECT name FROM local_entity_counts WHERE norm = ? ORDER BY n DESC, name LIMIT 1",
-                               (norm,)).first()
-    return row[0] if row else norm
-
-
 def prompt(conn: Any, norm: str, options: list[str]) -> list[tuple[str, str]]:
-    lines = [f'Short name: "{_name(conn, norm)}"', f'Text using it: "{_sentence(conn, norm)}"', "Entities:"]
-    lines += [f'{i}. {_name(conn, o)}: "{_sentence(conn, o)}"' for i, o in enumerate(options, 1)]
+    cur = raw_cursor(conn)
+    lines = [f'Short name: "{display_name(cur, norm)}"', f'Text using it: "{_sentence(conn, norm)}"', "Entities:"]
+    lines += [f'{i}. {display_name(cur, o)}: "{_sentence(conn, o)}"' for i, o in enumerate(options, 1)]
     lines.append("Which entity does the short name refer to? Reply with its number, or 0.")
     return [("system", SYSTEM), ("human", "\n".join(lines))]
 
@@ -67,14 +64,13 @@ def parse_choice(reply: str, n: int) -> int | None:
 def judge(db: Any, model: Any, source: str, limit: int, dry_run: bool) -> list[FuseDecision]:
     """Ask ``model`` about up to ``limit`` names the rules left apart; fold the ones it places unless
     ``dry_run``. Each fold is its own transaction."""
-    from store.fusion import uncertain
     from store.resolve import pin_fold
-    from store.rows import raw_cursor
 
     with db.read() as s:
         conn = s.connection()
-        todo = [(p.norm, opts, prompt(conn, p.norm, opts), _name(conn, p.norm), [_name(conn, o) for o in opts])
-                for p, opts in uncertain(raw_cursor(conn), limit)]
+        cur = raw_cursor(conn)
+        todo = [(p.norm, opts, prompt(conn, p.norm, opts), display_name(cur, p.norm),
+                 [display_name(cur, o) for o in opts]) for p, opts in uncertain(cur, limit)]
     out = []
     for norm, opts, messages, name, shown in todo:
         reply = model.invoke(messages)

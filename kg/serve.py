@@ -169,10 +169,9 @@ def create_app(g: KnowledgeGraph, *, read_only: bool = False, token: str | None 
         def run() -> None:
             try:
                 with search_lock:
-                    trace = g.search_report(body.question, body.k, body.mode)
                     a = g.ask(body.question, body.k, body.mode, llm=body.llm or llm, extractive=body.no_llm,
                               on_token=lambda t: events.put(("token", {"text": t})), fallback=True)
-                events.put(("answer", {**a.to_dict(), "query_entities": [vars(e) for e in trace.query_entities]}))
+                events.put(("answer", a.to_dict()))
             except KGError as e:
                 events.put(("error", {"error": str(e)}))
             except Exception as e:  # the stream ends with an error event, never a broken connection

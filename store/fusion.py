@@ -105,6 +105,13 @@ def _present(cur, norms: Iterable[str]) -> set[str]:  # type: ignore[no-untyped-
     return out
 
 
+def display_name(cur, norm: str) -> str:  # type: ignore[no-untyped-def]
+    """How a name is most often written in the store's documents ('Joliot-Curie' for 'joliot curie')."""
+    row = cur.execute("SELECT name FROM local_entity_counts WHERE norm = ? ORDER BY n DESC, name LIMIT 1",
+                      (norm,)).fetchone()
+    return row[0] if row else norm
+
+
 def redirects(cur, norms: Iterable[str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """norm -> the name it folds into, for those of ``norms`` that fold."""
     out: dict[str, str] = {}

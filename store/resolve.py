@@ -344,14 +344,9 @@ def pin_fold(conn: Connection, norm: str, target: str, source: str) -> tuple[str
     return _log_fold(conn, "fuse", norm, target)
 
 
-def _name_of(conn: Connection, norm: str) -> str:
-    row = conn.exec_driver_sql("SELECT name FROM local_entity_counts WHERE norm = ? ORDER BY n DESC, name LIMIT 1",
-                               (norm,)).first()
-    return row[0] if row else norm
-
-
 def _log_fold(conn: Connection, action: str, norm: str, target: str) -> tuple[str, str]:
-    names = _name_of(conn, norm), _name_of(conn, target)
+    cur = raw_cursor(conn)
+    names = fusion.display_name(cur, norm), fusion.display_name(cur, target)
     ids = [conn.exec_driver_sql("SELECT coalesce((SELECT entity_id FROM local_entities WHERE norm = ? AND entity_id "
                                 "IS NOT NULL ORDER BY id LIMIT 1), 0)", (n,)).scalar_one() for n in (target, norm)]
     conn.exec_driver_sql("INSERT INTO merge_log (action, kept_id, merged_id, kept_name, merged_name, moved, undone, "

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import SAMPLE, SAMPLE_DOCS, rows
@@ -33,6 +35,36 @@ def copy_store(src: KnowledgeGraph, to: Path) -> Path:
     if index.exists():
         shutil.copytree(index, Path(f"{db}.index"))
     return db
+
+
+@contextmanager
+def serving(app: Any, limit: float = 120) -> Iterator[str]:
+    """``app`` under uvicorn on a free loopback port, in a thread, until the block ends; its URL once
+    ``/api/health`` says ready."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + limit
+    with httpx.Client(timeout=10) as c:
+        while not srv.started or not c.get(f"{url}/api/health").json()["ready"]:
+            assert time.time() < deadline, "the service was not ready in time"
+            time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        srv.should_exit = True
+        thread.join(10)
 
 
 @pytest.fixture
@@ -195,14 +227,10 @@ def test_merge_unmerge_upload_and_delete(writable: tuple[TestClient, KnowledgeGr
 
 
 def test_searches_keep_answering_while_another_process_ingests(sample_kg: KnowledgeGraph, tmp_path: Path) -> None:
-    import socket
     import subprocess
     import sys
-    import threading
-    import time
 
     import httpx
-    import uvicorn
     from conftest import ROOT
 
     g = KnowledgeGraph(copy_store(sample_kg, tmp_path))
@@ -211,16 +239,7 @@ def test_searches_keep_answering_while_another_process_ingests(sample_kg: Knowle
     for i in range(12):
         (docs / f"n{i}.txt").write_text(f"Report {i}\n\nIn 19{10 + i} the physicist Anna Novak{i} visited the Radium "
                                         f"Institute in Paris and met Marie Curie.\n", encoding="utf-8")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(g), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    with httpx.Client(timeout=60) as c:
-        while not srv.started or not c.get(f"{url}/api/health").json()["ready"]:
-            time.sleep(0.2)
+    with serving(create_app(g)) as url, httpx.Client(timeout=60) as c:
         writer = subprocess.Popen([sys.executable, "-m", "kg.cli", "--db", str(g.path), "ingest", str(docs),
                                    "--quiet"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         codes = []
@@ -232,8 +251,6 @@ def test_searches_keep_answering_while_another_process_ingests(sample_kg: Knowle
         after = c.get(f"{url}/api/search", params={"q": "Which physicist visited the Radium Institute?", "k": 5}).json()
         assert any(r["title"].startswith("Report ") for r in after["results"])  # the new documents are searched too
         assert c.get(f"{url}/api/stats").json()["documents"] == SAMPLE_DOCS + 12
-    srv.should_exit = True
-    thread.join(10)
     g.close()
 
 

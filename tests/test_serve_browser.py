@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 from conftest import ROOT
-from test_serve_api import HOSTILE, copy_store
+from test_serve_api import HOSTILE, copy_store, serving
 
 from kg.api import KnowledgeGraph
 
@@ -23,16 +20,8 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (apt-get install chromium; .ci/run does it)")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(sample_kg: KnowledgeGraph, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
-
     from kg.serve import create_app
 
     tmp = tmp_path_factory.mktemp("serve")
@@ -45,16 +34,8 @@ def server(sample_kg: KnowledgeGraph, tmp_path_factory: pytest.TempPathFactory) 
     doc.write_text(f"Hostile\n\nThe <script>window.__pwned = 1; alert(2)</script> Society was founded by Marie Curie "
                    f"in Paris. {HOSTILE} is a company in Warsaw.\n", encoding="utf-8")
     assert g.ingest([doc]).errors == []
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(g), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 60
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with serving(create_app(g)) as url:
+        yield url
     g.close()
 
 

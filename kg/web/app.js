@@ -380,9 +380,13 @@ function drawTrace(a) {
         r.path.length ? ` · path: ${r.path.map((p) => p.label).join(" → ")}` : "")));
   });
   trace.append(rows);
-  // Colour the traced entities by their type, once known.
-  cy.nodes("[kind = 'entity']").forEach((n) => api(`/api/entity?name=id:${n.data("eid")}&mentions=0`)
-    .then((c) => n.data({ type: c.type, mentions: c.mention_count })).catch(() => {}));
+  // Colour the traced entities by their type: one request for all of them.
+  const ids = cy.nodes("[kind = 'entity']").map((n) => `names=id:${n.data("eid")}`).slice(0, 50);
+  if (ids.length) {
+    api(`/api/subgraph?${ids.join("&")}&hops=0&limit=${ids.length}`)
+      .then((v) => v.nodes.forEach((x) => cy.getElementById(`e${x.id}`).data({ type: x.type, mentions: x.mentions })))
+      .catch(() => {});
+  }
   layout();
 }
 
